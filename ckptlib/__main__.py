@@ -1,0 +1,7 @@
+"""Entry point for `python -m ckptlib`."""
+
+import sys
+
+from ckptlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""The one place TensorFlow is imported (lazily) and its exceptions are mapped to CkptError."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+from ckptlib import errors
+
+
+def tf():
+    """Import TensorFlow on first use; listing and reading checkpoints never need it."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    # TF 2.21 logs oneDNN/CUDA banners through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL
+    # is ignored for them), straight to file descriptor 2: silence that descriptor for the import only.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow
+
+
+@contextlib.contextmanager
+def map_tf_errors(path: str, action: str = "read checkpoint") -> Iterator[None]:
+    """Turn TensorFlow's exceptions into CkptError subclasses naming `path`.
+
+    TF 2.21 raises OpError subclasses for most problems, a protobuf DecodeError for garbled
+    protos, and a plain IndexError("Read less bytes than requested") for a truncated data shard.
+    """
+    tensorflow = tf()
+    try:
+        yield
+    except tensorflow.errors.NotFoundError as exc:
+        raise errors.NotFound(f"Cannot {action} '{path}': {_first_line(exc)}") from exc
+    except tensorflow.errors.DataLossError as exc:
+        raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {_first_line(exc)}") from exc
+    except tensorflow.errors.OpError as exc:
+        raise errors.CkptError(f"Cannot {action} '{path}': {_first_line(exc)}") from exc
+    except IndexError as exc:
+        raise errors.IncompleteCheckpoint(
+            f"Cannot {action} '{path}': a data shard is shorter than its index says ({exc})"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - only protobuf's DecodeError is mapped, the rest re-raised
+        if type(exc).__name__ == "DecodeError":
+            raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {exc}") from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

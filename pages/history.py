@@ -1,0 +1,60 @@
+"""History page: a run's checkpoints on a timeline and in a table, problems explained in words."""
+
+import pandas as pd
+import streamlit as st
+
+from ckptlib.textfmt import human_bytes
+from ui import figures
+from ui.widgets import current
+
+selection = current()
+st.title("History")
+if selection.history is None:
+    st.info("Choose a root folder that holds checkpoints in the sidebar.")
+    st.stop()
+history = selection.history
+st.caption(history.path)
+
+entries = history.checkpoints
+latest = history.latest
+cols = st.columns(4)
+cols[0].metric("Checkpoints", len(entries))
+cols[1].metric("Latest step", latest.step if latest and latest.step is not None else "—")
+cols[2].metric("On disk", human_bytes(sum(e.size_bytes for e in entries)))
+cols[3].metric("With problems", sum(1 for e in entries if e.problem))
+
+if history.problem:
+    st.warning(history.problem)
+for note in history.notes:
+    st.info(note)
+EXPLAIN = {
+    "orphan": "on disk but not listed in the `checkpoint` state file: TensorFlow's restore-latest ignores them "
+    "(often left by an older run in the same folder, or by a crash before the state file was updated).",
+    "missing": "listed in the state file but none of their files exist (deleted by hand, or not copied).",
+    "incomplete": "unusable as they are: an index or a data shard is missing, truncated or corrupt.",
+    "preserved": "kept on purpose by `keep_checkpoint_every_n_hours`, outside the `max_to_keep` window.",
+}
+for status, sentence in EXPLAIN.items():
+    names = [e.name for e in entries if e.status == status]
+    if names:
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        (st.info if status == "preserved" else st.warning)(f"**{len(names)} {status}** ({shown}): {sentence}")
+
+if any(e.mtime is not None for e in entries):
+    st.plotly_chart(figures.timeline(history), width="stretch")
+
+table = pd.DataFrame(
+    {
+        "checkpoint": [e.name for e in entries],
+        "step": pd.array([e.step for e in entries], dtype="Int64"),
+        "saved": pd.to_datetime([e.mtime for e in entries], unit="s", utc=True).tz_convert(None),
+        "size": [human_bytes(e.size_bytes) for e in entries],
+        "status": [e.status for e in entries],
+        "in state": [e.in_state for e in entries],
+        "complete": [e.complete for e in entries],
+        ".meta": [e.has_meta for e in entries],
+        "problem": [e.problem or "" for e in entries],
+    }
+)
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"saved": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm:ss")})

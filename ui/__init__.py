@@ -1,0 +1,1 @@
+"""Streamlit glue between the pages and ckptlib: cached loaders, shared widgets, plotly figures."""

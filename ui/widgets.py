@@ -1,0 +1,99 @@
+"""Shared widgets: URL-synced pickers, the sidebar selection, and CkptError display."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ckptlib.errors import CkptError
+from ckptlib.types import CheckpointEntry, RunHistory, RunSummary
+from ui import data
+from ui.config import allowed_roots, inside
+
+
+@contextlib.contextmanager
+def errors_shown() -> Iterator[None]:
+    """Show a CkptError as one st.error line and stop the page: never a traceback."""
+    try:
+        yield
+    except CkptError as exc:
+        st.error(str(exc), icon="🚫")
+        st.stop()
+    except OSError as exc:
+        st.error(f"{exc.filename or ''}: {exc.strerror or exc}", icon="🚫")
+        st.stop()
+
+
+def url_picker(widget, label: str, options: Sequence[str], key: str, default: str | None = None, **kwargs):
+    """A selectbox-like widget whose value lives in the URL (?key=value) so a link reproduces it."""
+    if not options:
+        st.query_params.pop(key, None)
+        return None
+    wanted = st.session_state.get(key, st.query_params.get(key))
+    if wanted not in options:
+        wanted = default if default in options else options[0]
+    st.session_state[key] = wanted
+    value = widget(label, options, key=key, **kwargs)
+    st.query_params[key] = value
+    return value
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar chose: the root, the run and the checkpoint (any may be None)."""
+
+    root: str
+    run: RunSummary | None
+    history: RunHistory | None
+    checkpoint: CheckpointEntry | None
+
+
+def sidebar() -> Selection:
+    """Root, run and checkpoint pickers; the selection is kept in st.session_state['selection']."""
+    roots = allowed_roots()
+    side = st.sidebar
+    root = url_picker(side.selectbox, "Root folder", list(roots), "root",
+                      help="Folders this dashboard may read (set with --root or CKPTLIB_ROOT).")
+    selection = Selection(root, None, None, None)
+    if side.button("Refresh", help="Look for new runs and checkpoints now"):
+        st.cache_data.clear()
+    if not inside(root, roots) or not os.path.isdir(root):
+        st.session_state["selection"] = selection
+        return selection
+    with errors_shown():
+        runs = data.runs(root)
+    by_name = {r.name: r for r in runs}
+    run_name = url_picker(side.selectbox, "Run", list(by_name), "run",
+                          help="Every folder under the root that holds checkpoints.")
+    if run_name is None:
+        side.info(f"No checkpoints under {root}.")
+        st.session_state["selection"] = selection
+        return selection
+    run = by_name[run_name]
+    with errors_shown():
+        history = data.history(run.path)
+    entries = {e.name: e for e in history.checkpoints}
+    default = history.latest.name if history.latest else None
+    ckpt_name = url_picker(side.selectbox, "Checkpoint", list(entries), "ckpt", default=default,
+                           format_func=lambda n: _checkpoint_label(entries[n]))
+    selection = Selection(root, run, history, entries.get(ckpt_name))
+    st.session_state["selection"] = selection
+    return selection
+
+
+def _checkpoint_label(entry: CheckpointEntry) -> str:
+    step = f"step {entry.step}" if entry.step is not None else "step ?"
+    flag = "" if entry.status in ("kept", "latest") else f" — {entry.status}"
+    return f"{entry.name} ({step}){' ★' if entry.latest else ''}{flag}"
+
+
+def current() -> Selection:
+    """The sidebar's selection for this rerun (dashboard.py computes it before the page runs)."""
+    selection = st.session_state.get("selection")
+    if selection is None:
+        selection = sidebar()
+    return selection

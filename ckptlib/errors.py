@@ -35,3 +35,7 @@ class OutsideRoot(CkptError):
 
 class StateFileError(CkptError):
     """The `checkpoint` state file of a run cannot be parsed."""
+
+
+class CorruptDataset(CkptError):
+    """A dataset file (MNIST IDX or npz) is truncated, garbled or of the wrong kind."""

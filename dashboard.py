@@ -4,11 +4,11 @@ import streamlit as st
 
 from ui.widgets import sidebar
 
-st.set_page_config(page_title="ckptlib", page_icon="📦", layout="wide")
+st.set_page_config(page_title="ckptlib", page_icon=":material/inventory_2:", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/history.py", title="History", icon="🕒", default=True),
-        st.Page("pages/variables.py", title="Variables", icon="🔢"),
+        st.Page("pages/history.py", title="History", icon=":material/history:", default=True),
+        st.Page("pages/variables.py", title="Variables", icon=":material/table_chart:"),
     ]
 )
 sidebar()

@@ -58,7 +58,7 @@ st.subheader(info.display_name)
 st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} elements · "
            f"{human_bytes(info.nbytes)} · {info.kind}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")
-for col, label in zip(st.columns(len(labels)), labels):
+for col, label in zip(st.columns(4) + st.columns(4), labels):
     value = getattr(stats, label)
     col.metric(label.replace("_", " "), "—" if value is None else f"{value:.4g}" if isinstance(value, float) else value)
 if stats.nan or stats.inf:

@@ -21,10 +21,10 @@ def errors_shown() -> Iterator[None]:
     try:
         yield
     except CkptError as exc:
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/error:")
         st.stop()
     except OSError as exc:
-        st.error(f"{exc.filename or ''}: {exc.strerror or exc}", icon="🚫")
+        st.error(f"{exc.filename or ''}: {exc.strerror or exc}", icon=":material/error:")
         st.stop()
 
 
@@ -93,7 +93,23 @@ def _checkpoint_label(entry: CheckpointEntry) -> str:
 
 def current() -> Selection:
     """The sidebar's selection for this rerun (dashboard.py computes it before the page runs)."""
+    _leave_pages_directory_mode()
     selection = st.session_state.get("selection")
     if selection is None:
         selection = sidebar()
     return selection
+
+
+def _leave_pages_directory_mode() -> None:
+    """Route a deep link such as /variables?run=… through dashboard.py's st.navigation.
+
+    Because a `pages/` folder sits beside dashboard.py, Streamlit starts in its old multipage mode and,
+    when the very first request of a server names a page, runs that page file alone (no sidebar
+    config, no page titles) until some session runs st.navigation. Clearing that start-up flag and
+    rerunning makes this request go through dashboard.py like every later one.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

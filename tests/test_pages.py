@@ -1,0 +1,89 @@
+"""AppTest: every page renders on the bundled sample runs without an exception and shows their rows."""
+
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
+SAMPLES = os.path.join(os.path.dirname(APP), "sample_checkpoints")
+
+
+def _app(run: str | None = None, ckpt: str | None = None, var: str | None = None, root: str = SAMPLES) -> AppTest:
+    os.environ["CKPTLIB_ROOT"] = root
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (("run", run), ("ckpt", ckpt), ("var", var)):
+        if value is not None:
+            at.query_params[key] = value
+    return at
+
+
+def _assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture(autouse=True)
+def _restore_env():
+    saved = os.environ.get("CKPTLIB_ROOT")
+    yield
+    if saved is None:
+        os.environ.pop("CKPTLIB_ROOT", None)
+    else:
+        os.environ["CKPTLIB_ROOT"] = saved
+
+
+def test_history_page_lists_the_sample_run_checkpoints():
+    at = _app(run="linear").run()
+    _assert_clean(at)
+    assert at.title[0].value == "History"
+    table = at.dataframe[0].value
+    names = set(table["checkpoint"])
+    on_disk = {f[: -len(".index")] for f in os.listdir(os.path.join(SAMPLES, "linear")) if f.endswith(".index")}
+    assert names == on_disk
+    assert list(table["step"]) == sorted(table["step"])
+    assert (table["status"] == "latest").sum() == 1
+
+
+def test_history_page_explains_a_run_copied_from_a_cluster():
+    at = _app(run="from_cluster").run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning) + " ".join(i.value for i in at.info)
+    assert "orphan" in text and "missing" in text and "incomplete" in text
+    assert "another machine" in text
+    table = at.dataframe[0].value
+    assert set(table["status"]) >= {"orphan", "missing", "incomplete"}
+
+
+def test_variables_page_shows_every_variable_and_the_chosen_one():
+    at = _app(run="linear", var="linear/weights")
+    at.switch_page("pages/variables.py")
+    at.run()
+    _assert_clean(at)
+    keys = set(at.dataframe[0].value["key"])
+    assert "linear/weights" in keys
+    assert at.subheader[0].value == "linear/weights"
+    assert at.query_params["var"] == ["linear/weights"] or at.query_params["var"] == "linear/weights"
+    assert any(m.label == "l2" for m in at.metric)
+
+
+def test_variables_page_on_a_cnn_checkpoint_shows_a_kernel_heatmap_and_hides_adam_slots():
+    runs = sorted(os.listdir(os.path.join(SAMPLES, "mnist_cnn")))
+    run = f"mnist_cnn/{[r for r in runs if os.path.isdir(os.path.join(SAMPLES, 'mnist_cnn', r))][0]}"
+    at = _app(run=run)
+    at.switch_page("pages/variables.py")
+    at.run()
+    _assert_clean(at)
+    table = at.dataframe[0].value
+    assert not table["key"].str.endswith("/Adam").any()
+    assert set(table["kind"]) <= {"model", "counter", "metadata"}
+    kernel = next(k for k in table["key"] if k.startswith("conv1/") and "bias" not in k)
+    at.selectbox(key="var").select(kernel).run()
+    _assert_clean(at)
+    assert at.subheader[0].value == kernel
+
+
+def test_a_root_without_checkpoints_says_so(tmp_path):
+    at = _app(root=str(tmp_path)).run()
+    assert not at.exception
+    assert any("No checkpoints" in i.value for i in at.sidebar.info)

@@ -44,7 +44,15 @@ def map_tf_errors(path: str, action: str = "read checkpoint") -> Iterator[None]:
     except tensorflow.errors.DataLossError as exc:
         raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {_first_line(exc)}") from exc
     except tensorflow.errors.OpError as exc:
-        raise errors.CkptError(f"Cannot {action} '{path}': {_first_line(exc)}") from exc
+        # TF 2.21 raises a bare OpError (code UNKNOWN) for a checksum mismatch or a missing data
+        # shard when reading a tensor; its message is the only way to tell them apart.
+        message = _first_line(exc)
+        lowered = message.lower()
+        if "checksum" in lowered or "corrupt" in lowered:
+            raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {message}") from exc
+        if "no such file" in lowered or "not found" in lowered or "failed to open" in lowered:
+            raise errors.IncompleteCheckpoint(f"Cannot {action} '{path}': {message}") from exc
+        raise errors.CkptError(f"Cannot {action} '{path}': {message}") from exc
     except IndexError as exc:
         raise errors.IncompleteCheckpoint(
             f"Cannot {action} '{path}': a data shard is shorter than its index says ({exc})"

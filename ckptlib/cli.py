@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ckptlib import errors, report
+from ckptlib import cli_compare, errors, report
 from ckptlib.history import find_runs, load_history
 from ckptlib.reader import BACKENDS, open_checkpoint
 from ckptlib.stats import summarize
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
         if name == "show":
             cmd.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
+    cli_compare.add_subcommands(sub)
     return parser
 
 
@@ -56,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runs(args):
-    runs = find_runs(args.root)
+    root = os.path.abspath(args.root)
+    runs = find_runs(root)
     rows = [[r.name, str(r.num_checkpoints), number(r.latest_step), r.path] for r in runs]
     text = table(["run", "checkpoints", "latest step", "path"], rows) if runs else f"No checkpoints under {args.root}."
-    return report.runs_doc(args.root, runs), text
+    return report.runs_doc(root, runs), text
 
 
 def _history(args):
@@ -104,3 +106,4 @@ def _show(args):
 
 
 HANDLERS = {"runs": _runs, "history": _history, "vars": _vars, "show": _show}
+HANDLERS.update(cli_compare.HANDLERS)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors
+from ckptlib.retention import ORPHAN_SENTENCE, explain_v1_preserved
 from ckptlib.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.types import CheckpointEntry, RunHistory, RunSummary
 
@@ -75,6 +76,10 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
     files = _scan(run_dir)
     listed, latest, stamps = _state_prefixes(state, run_dir, files, notes)
     preserved_until = state.last_preserved_timestamp if state and state.last_preserved_timestamp else None
+    if preserved_until is not None and not _preserved_anchor(run_dir, files, listed, preserved_until):
+        # CheckpointManager writes last_preserved_timestamp (its creation time - 1 s) even when nothing
+        # was ever preserved; trust it only when the last preserved checkpoint itself is on disk.
+        preserved_until = None
     entries = []
     for name in sorted(set(files) | set(listed)):
         entry = _entry(run_dir, name, files.get(name, _Files()), name in listed, name == latest, stamps.get(name),
@@ -86,7 +91,26 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
             "Checkpoints marked 'preserved' were dropped from the state file's list but kept on disk by "
             "keep_checkpoint_every_n_hours (saved before the state file's last_preserved_timestamp)."
         )
-    return RunHistory(run_dir, tuple(entries), problem, tuple(notes), preserved_until)
+    elif state is not None and not state.all_model_checkpoint_timestamps:
+        entries, note = explain_v1_preserved(entries)
+        notes.extend([note] if note else [])
+    return RunHistory(run_dir, tuple(entries), problem, tuple(notes),
+                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None)
+
+
+def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], stamp: float) -> bool:
+    """Is an unlisted checkpoint on disk saved at `stamp` (the state file's last_preserved_timestamp)?
+
+    CheckpointManager sets last_preserved_timestamp to the state-file timestamp of the checkpoint it
+    preserved, taken right after that checkpoint's files were written.
+    """
+    for name, found in files.items():
+        if name in listed or not found.index:
+            continue
+        mtime = _mtime(os.path.join(run_dir, name), [os.path.join(run_dir, name + ".index")])
+        if mtime is not None and stamp - _PRESERVE_SLACK_S <= mtime <= stamp + _PRESERVE_SLACK_S:
+            return True
+    return False
 
 
 def _scan(run_dir: str) -> dict[str, _Files]:
@@ -151,7 +175,8 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
     problems = []
     complete = False
     if not paths:
-        problems.append("Listed in the state file, but its files are gone (deleted, or never copied here).")
+        if in_state:  # else only an unfinished save's temp folder is there (reported below)
+            problems.append("Listed in the state file, but its files are gone (deleted, or never copied here).")
     elif not files.index:
         problems.append(f"Index file {name}.index is missing: the save did not finish or the file was not copied.")
     else:
@@ -163,7 +188,7 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
         not in_state and paths and preserved_until and mtime is not None and mtime <= preserved_until + _PRESERVE_SLACK_S
     )
     if not in_state and paths and not preserved:
-        problems.insert(0, "Not listed in the state file (an orphan): TensorFlow's restore-latest will not see it.")
+        problems.insert(0, ORPHAN_SENTENCE)
     step = _step_from_name(name)
     if step is None and complete:
         step = read_step(prefix)

@@ -89,20 +89,26 @@ class Checkpoint:
             infos.append(_info(name, dtype, tuple(int(d) for d in shapes[name]), nbytes))
         return tuple(infos)
 
+    @cached_property
+    def _by_name(self) -> dict[str, VariableInfo]:
+        return {var.name: var for var in self.variables}
+
     def info(self, name: str) -> VariableInfo:
-        for var in self.variables:
-            if var.name == name:
-                return var
-        raise errors.VariableNotFound(f"Checkpoint '{self.prefix}' has no variable '{name}'.")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise errors.VariableNotFound(f"Checkpoint '{self.prefix}' has no variable '{name}'.") from None
 
     def read(self, name: str) -> np.ndarray:
         """The whole tensor (strings as an object array of bytes, bfloat16 via ml_dtypes)."""
-        self.info(name)
+        info = self.info(name)
         if self.backend == "tf":
             from ckptlib._tf import map_tf_errors
 
             with map_tf_errors(self.prefix):
-                return np.asarray(self._tf_reader.get_tensor(name))
+                value = self._tf_reader.get_tensor(name)
+            # get_tensor returns a scalar string as plain bytes: keep strings an object array of bytes.
+            return np.asarray(value, dtype=object) if info.dtype == "string" else np.asarray(value)
         from ckptlib import bundle
 
         return bundle.read_tensor(self._index, name)

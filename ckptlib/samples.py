@@ -422,10 +422,14 @@ def make_tf2(tf, run_dir: Path, data: Mnist, start: float) -> dict:
 # 4. from_cluster: a real run, then damaged the way a half-finished copy would be
 
 
-def make_from_cluster(tf, run_dir: Path, data: Mnist, start: float) -> dict:
+def make_from_cluster(tf, run_dir: Path, data: Mnist, start: float, earlier_attempt: Path) -> dict:
     run_dir.mkdir(parents=True)
+    # An earlier attempt of the job reached step 1000 before it was restarted from scratch in the
+    # same folder: its last checkpoint stays behind, listed by no state file (a true orphan).
+    for path in earlier_attempt.glob("model.ckpt-1000.*"):
+        shutil.copy2(path, run_dir / path.name)
     _train_cnn(tf, CLUSTER_RUN, run_dir, data, start, "from_cluster", relative_paths=False)
-    _check_kept(run_dir, "model.ckpt", [200, 300, 400, 500, 600, 700])
+    _check_kept(run_dir, "model.ckpt", [200, 300, 400, 500, 600, 700, 1000])
     # The state file as the cluster's Saver (max_to_keep=5) left it, with the cluster's paths.
     listed = [300, 400, 500, 600, 700]
     state = run_dir / "checkpoint"
@@ -576,7 +580,10 @@ cluster mid-training would be (`tf.train.latest_checkpoint` on this folder retur
   steps {', '.join(map(str, results['from_cluster']['listed']))}; latest is 700;
 - `model.ckpt-700`: listed (and latest), but none of its files exist;
 - `model.ckpt-500`: listed, `.index` and `.meta` present, data shard deleted;
-- `model.ckpt-200`: complete on disk but not listed (an orphan, as the Saver leaves a preserved one);
+- `model.ckpt-200`: complete on disk but not listed: preserved by `keep_checkpoint_every_n_hours`
+  (the v1 Saver records that nowhere; ckptlib infers it from the SaverDef in the `.meta`);
+- `model.ckpt-1000`: an orphan left by an earlier attempt of the job (a copy of
+  `mnist_cnn/{CNN_RUNS[0].name}/model.ckpt-1000`), listed by no state file;
 - `model.ckpt-300`, `-400`, `-600`: listed and complete.
 
 ## `mnist_test/`
@@ -625,8 +632,8 @@ def generate(mnist_dir: Path, out: Path) -> dict:
                                           _CLOCK_ORIGIN + day * _DAY)
         (staging / "mnist_tf2").mkdir()
         results["mnist_tf2"] = make_tf2(tf, staging / "mnist_tf2", data, _CLOCK_ORIGIN + 3 * _DAY)
-        results["from_cluster"] = make_from_cluster(tf, staging / "from_cluster", data,
-                                                    _CLOCK_ORIGIN + 4 * _DAY)
+        results["from_cluster"] = make_from_cluster(tf, staging / "from_cluster", data, _CLOCK_ORIGIN + 4 * _DAY,
+                                                    staging / "mnist_cnn" / CNN_RUNS[0].name)
         results["mnist_test"] = make_mnist_test(mnist_dir, staging / "mnist_test")
         (staging / "README.md").write_text(_readme(results, tf.__version__))
         _check_replaceable(out)  # again: something may have appeared while we trained

@@ -13,9 +13,15 @@ PREVIEW_LIMIT = 200  # elements shown in a preview
 HISTOGRAM_BINS = 50
 
 
+# Squares overflow float64 past ~2**511 and underflow below ~2**-537: outside this band the values
+# are scaled by a power of two first, which is exact and undone on the results.
+_SAFE_PEAK = (2.0**-200, 2.0**200)
+
+
 def as_float_components(array: np.ndarray) -> np.ndarray | None:
-    """A flat view whose elements are real numbers (complex split into re/im), or None for strings."""
-    if array.dtype == object or array.dtype.kind in "SU":
+    """A flat view whose elements are real numbers (complex split into re/im), or None for strings and
+    bools (DESIGN.md: they compare by equality and have no statistics)."""
+    if array.dtype == object or array.dtype.kind in "SUb":
         return None
     flat = np.ascontiguousarray(array).reshape(-1)
     if flat.dtype.kind == "c":
@@ -28,6 +34,7 @@ def _chunks(flat: np.ndarray):
         yield flat[start : start + CHUNK].astype(np.float64)
 
 
+@np.errstate(over="ignore", under="ignore")  # a first-pass overflow is redone with scaled values
 def tensor_stats(array: np.ndarray) -> TensorStats:
     """min/max/mean/std/l2 over the finite values (float64), NaN and Inf counted apart."""
     flat = as_float_components(array)
@@ -49,18 +56,31 @@ def tensor_stats(array: np.ndarray) -> TensorStats:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
     if count == 0:
         return TensorStats(None, None, None, None, None, nan, inf, (zeros / flat.size) if flat.size else None)
-    mean = total / count
+    peak = max(abs(low), abs(high))
+    scale = 1.0
+    if peak and not _SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]:
+        # Squares (or sums) would overflow to inf or underflow to 0: redo the sums in units of `scale`.
+        scale = math.ldexp(1.0, math.frexp(peak)[1] - 1)  # peak / scale lies in [1, 2)
+        total = sq_total = 0.0
+        for chunk in _chunks(flat):
+            finite = chunk[np.isfinite(chunk)] / scale
+            total += float(finite.sum())
+            sq_total += float(np.dot(finite, finite))
+    mean = total / count  # in units of scale
     # A second pass for the variance: sum((x-mean)^2) avoids the cancellation of E[x^2]-E[x]^2.
     var_total = 0.0
     for chunk in _chunks(flat):
-        finite = chunk[np.isfinite(chunk)] - mean
+        finite = chunk[np.isfinite(chunk)]
+        if scale != 1.0:
+            finite = finite / scale
+        finite -= mean
         var_total += float(np.dot(finite, finite))
     return TensorStats(
         min=low,
         max=high,
-        mean=mean,
-        std=math.sqrt(var_total / count),
-        l2=math.sqrt(sq_total),
+        mean=mean * scale,
+        std=math.sqrt(var_total / count) * scale,
+        l2=math.sqrt(sq_total) * scale,
         nan=nan,
         inf=inf,
         zero_fraction=zeros / flat.size,
@@ -76,7 +96,10 @@ def histogram(array: np.ndarray, stats: TensorStats, bins: int = HISTOGRAM_BINS)
     if low == high:  # a constant tensor: one bin around the value
         low, high = low - 0.5, high + 0.5
         bins = 1
-    edges = np.linspace(low, high, bins + 1)
+    if math.isfinite(high - low):
+        edges = np.linspace(low, high, bins + 1)
+    else:  # the span overflows float64 (values near ±1.8e308): halve, space, double (exact)
+        edges = np.linspace(low / 2, high / 2, bins + 1) * 2
     counts = np.zeros(bins, dtype=np.int64)
     for chunk in _chunks(flat):
         counts += np.histogram(chunk[np.isfinite(chunk)], bins=edges)[0]
@@ -113,6 +136,8 @@ def preview(array: np.ndarray, limit: int = PREVIEW_LIMIT) -> tuple[object, bool
 
 
 def _nested(array: np.ndarray):
+    if not isinstance(array, np.ndarray):  # iterating an object (string) array yields its bytes
+        return json_scalar(array)
     if array.ndim == 0:
         return json_scalar(array.item())
     return [_nested(sub) for sub in array]

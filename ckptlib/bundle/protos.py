@@ -255,3 +255,8 @@ def build_entries(raw: dict[bytes, EntryProto], num_shards: int):
         entries[name] = BundleEntry(name, dtype, proto.shape, first.shard_id, first.offset, total, None, True)
         parts[name] = tuple(found)
     return entries, parts
+
+
+# Public for the other hand-decoded messages of ckptlib (the SaverDef inside a .meta file).
+decode_message = _decode
+FIXED32, BYTES = _FIXED32, _BYTES

@@ -9,6 +9,8 @@ page = st.navigation(
     [
         st.Page("pages/history.py", title="History", icon=":material/history:", default=True),
         st.Page("pages/variables.py", title="Variables", icon=":material/table_chart:"),
+        st.Page("pages/diff.py", title="Diff", icon=":material/difference:"),
+        st.Page("pages/trends.py", title="Trends", icon=":material/show_chart:"),
     ]
 )
 sidebar()

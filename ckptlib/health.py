@@ -6,7 +6,7 @@ from ckptlib.diff import Progress
 from ckptlib.reader import Checkpoint
 from ckptlib.stats import tensor_stats
 from ckptlib.trends import run_trends
-from ckptlib.types import HealthFlag, RunHealth, RunHistory, TrendPoint, VariableInfo, VariableTrend
+from ckptlib.types import HealthFlag, RunHealth, RunHistory, RunTrends, TrendPoint, VariableInfo, VariableTrend
 
 FLAGS = ("nan_inf", "frozen", "norm_jump", "norm_collapse")
 DEFAULT_JUMP = 4.0  # flag when a norm grows more than 4x between consecutive checkpoints
@@ -43,26 +43,39 @@ def run_health(history: RunHistory, jump_ratio: float = DEFAULT_JUMP, collapse_r
     weight identical (NaN == NaN) in every complete checkpoint holding it, at least two of them.
     Example: `[f.flag for f in run_health(load_history("run")).flags]`.
     """
-    for label, ratio in (("jump_ratio", jump_ratio), ("collapse_ratio", collapse_ratio)):
-        if not ratio > 1:
-            raise ValueError(f"{label} must be > 1, not {ratio}")
+    _check_ratios(jump_ratio, collapse_ratio)
     trends = run_trends(history, progress=progress, backend=backend,
                         where=lambda info: _examined(info, include_optimizer))
+    return health_from_trends(trends, jump_ratio, collapse_ratio, include_optimizer)
+
+
+def health_from_trends(trends: RunTrends, jump_ratio: float = DEFAULT_JUMP, collapse_ratio: float = DEFAULT_COLLAPSE,
+                       include_optimizer: bool = False) -> RunHealth:
+    """The flags of trends already computed (the Trends page reads each tensor once for both)."""
+    _check_ratios(jump_ratio, collapse_ratio)
+    kinds = ("model", "optimizer") if include_optimizer else ("model",)
+    examined = [t for t in trends.variables if t.kind in kinds and t.dtype.startswith(_FLOATING)]
     flags: list[HealthFlag] = []
-    for trend in trends.variables:
+    for trend in examined:
         flags += _nan_flags(trend)
         flags += _norm_flags(trend, jump_ratio, collapse_ratio)
         flags += _frozen_flags(trend)
-    unreadable = [s for trend in trends.variables for s in trend.skipped if s.error]
+    unreadable = [s for trend in examined for s in trend.skipped if s.error]
     return RunHealth(
         run=trends.run,
         flags=tuple(flags),
-        checked=tuple(t.name for t in trends.variables),
+        checked=tuple(t.name for t in examined),
         skipped=trends.skipped + tuple(unreadable),
         jump_ratio=float(jump_ratio),
         collapse_ratio=float(collapse_ratio),
         include_optimizer=include_optimizer,
     )
+
+
+def _check_ratios(jump_ratio: float, collapse_ratio: float) -> None:
+    for label, ratio in (("jump_ratio", jump_ratio), ("collapse_ratio", collapse_ratio)):
+        if not ratio > 1:
+            raise ValueError(f"{label} must be > 1, not {ratio}")
 
 
 def _step(point: TrendPoint) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = ("history", "variables")
+PAGES = ("history", "variables", "diff", "trends")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -75,7 +75,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
                 assert page.locator("h1").first.inner_text().strip().lower() == name
                 # A deep link goes through dashboard.py's st.navigation: its titles are in the sidebar.
                 nav = page.locator("[data-testid='stSidebarNav']").inner_text()
-                assert "History" in nav and "Variables" in nav and "dashboard" not in nav, nav
+                assert "History" in nav and "Trends" in nav and "dashboard" not in nav, nav
             # The History table holds the sample run's checkpoints.
             page.goto(f"{server}/history?run=linear", wait_until="domcontentloaded")
             _wait_idle(page)

@@ -87,3 +87,64 @@ def test_a_root_without_checkpoints_says_so(tmp_path):
     at = _app(root=str(tmp_path)).run()
     assert not at.exception
     assert any("No checkpoints" in i.value for i in at.sidebar.info)
+
+
+CNN = "mnist_cnn/lr3e-3_bs100"
+
+
+def test_diff_page_ranks_the_changes_between_two_steps_and_keeps_them_in_the_url():
+    at = _app(run=CNN)
+    at.query_params["a_ckpt"] = "model.ckpt-200"
+    at.query_params["b_ckpt"] = "model.ckpt-1000"
+    at.switch_page("pages/diff.py")
+    at.run()
+    _assert_clean(at)
+    metrics = {m.label: int(m.value) for m in at.metric}
+    from ckptlib.diff import diff_checkpoints
+    from ckptlib.reader import open_checkpoint
+
+    run_dir = os.path.join(SAMPLES, CNN)
+    expected = diff_checkpoints(open_checkpoint(os.path.join(run_dir, "model.ckpt-200")),
+                                open_checkpoint(os.path.join(run_dir, "model.ckpt-1000"))).summary
+    assert metrics == {k.replace("_", " "): v for k, v in expected.items()}
+    table = at.dataframe[0].value
+    assert set(table["kind"]) == {"model"}  # optimizer slots and counters hidden by default
+    changes = list(table["rel_change"])
+    assert changes == sorted(changes, reverse=True)
+    assert at.query_params["a_ckpt"] in ("model.ckpt-200", ["model.ckpt-200"])
+    assert at.subheader[0].value == at.selectbox(key="dvar").value
+
+
+def test_diff_page_applies_a_mapping_rule():
+    at = _app(run=CNN)
+    at.query_params["a_ckpt"] = "model.ckpt-900"
+    at.query_params["map"] = "^conv1/=nope/"
+    at.switch_page("pages/diff.py")
+    at.run()
+    _assert_clean(at)
+    metrics = {m.label: int(m.value) for m in at.metric}
+    assert metrics["added"] == metrics["removed"] > 0  # conv1 renamed away on A's side only
+    assert any("look renamed" in i.value for i in at.info)
+
+
+def test_diff_page_reports_a_bad_rule_as_an_error():
+    at = _app(run=CNN)
+    at.query_params["map"] = "([=x"
+    at.switch_page("pages/diff.py")
+    at.run()
+    assert not at.exception
+    assert at.error and "rule" in at.error[0].value.lower()
+
+
+def test_trends_page_shows_the_change_matrix_and_the_chosen_variable():
+    at = _app(run=CNN, var="conv2/weights")
+    at.switch_page("pages/trends.py")
+    at.run()
+    _assert_clean(at)
+    table = at.dataframe[-1].value
+    from ckptlib.history import load_history
+
+    complete = [e.step for e in load_history(os.path.join(SAMPLES, CNN)).checkpoints if e.complete]
+    assert list(table["step"]) == complete
+    assert at.selectbox(key="var").value == "conv2/weights"
+    assert any("No health flags" in s.value for s in at.success)

@@ -6,13 +6,18 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
+from ckptlib.diff import diff_checkpoints
 from ckptlib.history import find_runs, load_history
+from ckptlib.mapping import NameMapping
 from ckptlib.reader import Checkpoint, open_checkpoint
 from ckptlib.stats import summarize
-from ckptlib.types import RunHistory, RunSummary, TensorSummary, VariableInfo
+from ckptlib.trends import run_trends
+from ckptlib.types import CheckpointDiff, RunHistory, RunSummary, RunTrends, TensorSummary, VariableInfo
 
 
 def folder_signature(folder: str) -> tuple:
@@ -79,3 +84,59 @@ def tensor(prefix: str, name: str):
 @st.cache_data(show_spinner=False, max_entries=16)
 def _tensor(prefix: str, name: str, signature: tuple):
     return Checkpoint(prefix).read(name)
+
+
+# --- long computations: shown with a progress bar, memoised across sessions ----------------------
+# st.cache_data cannot drive a progress bar that lives outside it, so these keep their results in a
+# small LRU held by st.cache_resource, keyed like the caches above (paths + sizes + mtimes).
+
+_MEMO_SIZE = 32
+
+
+@st.cache_resource
+def _memo() -> tuple[OrderedDict, threading.Lock]:
+    return OrderedDict(), threading.Lock()  # shared by every session: guard it
+
+
+def _memoised(key: tuple, compute, label: str):
+    memo, lock = _memo()
+    with lock:
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+    bar = st.progress(0.0, text=label)
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{label} {done}/{total} {name}")
+
+    try:
+        result = compute(progress)
+    finally:
+        bar.empty()
+    with lock:
+        memo[key] = result
+        while len(memo) > _MEMO_SIZE:
+            memo.popitem(last=False)
+    return result
+
+
+def diff(prefix_a: str, prefix_b: str, rules: tuple[tuple[str, str], ...], strip_prefix: str,
+         atol: float) -> CheckpointDiff:
+    """Two checkpoints compared (cached by both checkpoints' files and the options)."""
+    key = ("diff", prefix_a, prefix_signature(prefix_a), prefix_b, prefix_signature(prefix_b), rules,
+           strip_prefix, atol)
+    mapping = NameMapping(rules=rules, strip_prefix_a=strip_prefix)
+    return _memoised(key, lambda progress: diff_checkpoints(
+        Checkpoint(prefix_a), Checkpoint(prefix_b), mapping, atol, progress), "Comparing")
+
+
+def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
+    """Statistics of every numeric variable at every complete checkpoint of a run."""
+    key = ("trends", run_dir, folder_signature(run_dir), include_optimizer)
+    kinds = ("model", "optimizer") if include_optimizer else ("model",)
+
+    def compute(progress):
+        return run_trends(load_history(run_dir), progress=progress,
+                          where=lambda info: info.kind in kinds and info.dtype != "string")
+
+    return _memoised(key, compute, "Reading checkpoints")

@@ -79,13 +79,13 @@ def sidebar() -> Selection:
     entries = {e.name: e for e in history.checkpoints}
     default = history.latest.name if history.latest else None
     ckpt_name = url_picker(side.selectbox, "Checkpoint", list(entries), "ckpt", default=default,
-                           format_func=lambda n: _checkpoint_label(entries[n]))
+                           format_func=lambda n: checkpoint_label(entries[n]))
     selection = Selection(root, run, history, entries.get(ckpt_name))
     st.session_state["selection"] = selection
     return selection
 
 
-def _checkpoint_label(entry: CheckpointEntry) -> str:
+def checkpoint_label(entry: CheckpointEntry) -> str:
     step = f"step {entry.step}" if entry.step is not None else "step ?"
     flag = "" if entry.status in ("kept", "latest") else f" — {entry.status}"
     return f"{entry.name} ({step}){' ★' if entry.latest else ''}{flag}"

@@ -1,0 +1,93 @@
+"""Diff page: what changed between two checkpoints (two steps of a run, or two runs), ranked."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ckptlib import report
+from ckptlib.kinds import KINDS
+from ckptlib.mapping import parse_rule
+from ui import data, figures, figures_compare
+from ui.pickers import checkpoint_picker, previous_complete, text_param
+from ui.widgets import current, errors_shown, url_picker
+
+selection = current()
+st.title("Diff")
+if selection.history is None:
+    st.info("Choose a root folder that holds checkpoints in the sidebar.")
+    st.stop()
+runs = data.runs(selection.root)
+run_b = selection.run.name
+ckpt_b = selection.checkpoint.name if selection.checkpoint else None
+left, right = st.columns(2)
+entry_a = checkpoint_picker(left, "A", "a", runs, run_b, previous_complete(selection.history.checkpoints, ckpt_b))
+entry_b = checkpoint_picker(right, "B", "b", runs, run_b, ckpt_b)
+if entry_a is None or entry_b is None:
+    st.stop()
+
+with st.expander("Name mapping and tolerance", expanded=bool(st.query_params.get("map"))):
+    rules_text = text_param(st.text_area, "Rules applied to A's names, one REGEX=REPL per line", "map",
+                            placeholder="^resnet/=model/backbone/")
+    strip = text_param(st.text_input, "Strip this prefix from A's names", "strip")
+    atol = float(text_param(st.text_input, "atol: differences up to this count as unchanged", "atol") or 0)
+with errors_shown():
+    rules = tuple(parse_rule(line.strip()) for line in rules_text.splitlines() if line.strip())
+    result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
+
+summary = result.summary
+for col, (status, count) in zip(st.columns(len(summary)), summary.items()):
+    col.metric(status.replace("_", " "), count)
+if result.suggestions:
+    pairs = ", ".join(f"{p.removed} → {p.added}" for p in result.suggestions[:5])
+    rule_hint = f" Try the rule `{result.suggested_rules[0]}`." if result.suggested_rules else ""
+    st.info(f"Unmatched variables that look renamed (same shape and dtype): {pairs}.{rule_hint}")
+
+c1, c2, c3 = st.columns([2, 2, 1])
+kinds = c1.multiselect("Kinds", KINDS, default=["model"], key="diff_kinds",
+                       help="Model weights by default; add optimizer slots, counters or metadata here.")
+statuses = c2.multiselect("Status", list(summary), default=[s for s, n in summary.items() if n], key="diff_status")
+scope = c3.text_input("Scope contains", key="diff_scope")
+rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
+table = pd.DataFrame({
+    "name": [r.name for r in rows],
+    "status": [r.status for r in rows],
+    "kind": [r.kind for r in rows],
+    "shape": [str(list(r.shape_b if r.shape_b is not None else r.shape_a)) for r in rows],
+    "rel_change": [r.rel_change for r in rows],
+    "l2_diff": [r.l2_diff for r in rows],
+    "max_abs_diff": [r.max_abs_diff for r in rows],
+    "mean_abs_diff": [r.mean_abs_diff for r in rows],
+    "cosine": [r.cosine for r in rows],
+    "frac_changed": [r.frac_changed for r in rows],
+    "name_a": [r.name_a for r in rows],
+})
+table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
+st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 460))
+doc = report.diff_doc(result)
+d1, d2, _ = st.columns([1, 1, 4])
+d1.download_button("Export CSV", table.to_csv(index=False), "diff.csv", "text/csv")
+d2.download_button("Export JSON", json.dumps(doc, indent=2), "diff.json", "application/json")
+if any(r.rel_change is not None for r in rows):
+    st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
+
+both = [r.name for r in rows if r.name_a is not None and r.status not in ("added", "removed")]
+name = url_picker(st.selectbox, "Variable to inspect", list(table["name"][table["name"].isin(both)]), "dvar")
+if name is None:
+    st.stop()
+row = next(r for r in rows if r.name == name)
+with errors_shown():
+    a = np.asarray(data.tensor(entry_a.prefix, row.name_a))
+    b = np.asarray(data.tensor(entry_b.prefix, row.name))
+st.subheader(name)
+st.caption(f"A: {row.name_a} {list(row.shape_a)} {row.dtype_a} · B: {row.name} {list(row.shape_b)} {row.dtype_b}")
+left, right = st.columns(2)
+left.plotly_chart(figures_compare.overlaid_histograms(a, b), width="stretch")
+right.plotly_chart(figures_compare.sampled_scatter(a, b), width="stretch")
+real = all(d not in ("string", "bool") and not d.startswith("complex") for d in (row.dtype_a, row.dtype_b))
+if a.shape == b.shape and real:
+    delta = figures.as_matrix(b.astype(np.float64) - a.astype(np.float64))
+    if delta is not None:
+        st.plotly_chart(figures.heatmap(delta, "B − A" + (" (kernel as [h·w·in, out])" if a.ndim == 4 else "")),
+                        width="stretch")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
+
+from google.protobuf.message import DecodeError
 
 from ckptlib import errors
 
@@ -17,16 +20,36 @@ def tf():
     # TF 2.21 logs oneDNN/CUDA banners through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL
     # is ignored for them), straight to file descriptor 2: silence that descriptor for the import only.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with silenced_stderr():
+        import tensorflow
+    return tensorflow
+
+
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null meanwhile: TF's C++ side (cuInit on a GPU-less machine,
+    oneDNN banners) writes there directly, past Python's logging."""
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-    return tensorflow
+
+
+@contextlib.contextmanager
+def quiet_tf_logs() -> Iterator[None]:
+    """Silence TensorFlow's Python-side INFO/deprecation messages meanwhile (the level is restored)."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -50,17 +73,15 @@ def map_tf_errors(path: str, action: str = "read checkpoint") -> Iterator[None]:
         lowered = message.lower()
         if "checksum" in lowered or "corrupt" in lowered:
             raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {message}") from exc
-        if "no such file" in lowered or "not found" in lowered or "failed to open" in lowered:
+        if "no such file" in lowered or "failed to open" in lowered or (".data-" in lowered and "not found" in lowered):
             raise errors.IncompleteCheckpoint(f"Cannot {action} '{path}': {message}") from exc
         raise errors.CkptError(f"Cannot {action} '{path}': {message}") from exc
     except IndexError as exc:
         raise errors.IncompleteCheckpoint(
             f"Cannot {action} '{path}': a data shard is shorter than its index says ({exc})"
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - only protobuf's DecodeError is mapped, the rest re-raised
-        if type(exc).__name__ == "DecodeError":
-            raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {exc}") from exc
-        raise
+    except DecodeError as exc:
+        raise errors.CorruptCheckpoint(f"Cannot {action} '{path}': {exc}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

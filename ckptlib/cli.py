@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from ckptlib import cli_compare, errors, report
+from ckptlib import cli_compare, cli_graph, errors, report
 from ckptlib.history import find_runs, load_history
 from ckptlib.reader import BACKENDS, open_checkpoint
 from ckptlib.stats import summarize
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "show":
             cmd.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
     cli_compare.add_subcommands(sub)
+    cli_graph.add_subcommands(sub)
     return parser
 
 
@@ -107,3 +108,4 @@ def _show(args):
 
 HANDLERS = {"runs": _runs, "history": _history, "vars": _vars, "show": _show}
 HANDLERS.update(cli_compare.HANDLERS)
+HANDLERS.update(cli_graph.HANDLERS)

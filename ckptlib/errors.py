@@ -37,5 +37,45 @@ class StateFileError(CkptError):
     """The `checkpoint` state file of a run cannot be parsed."""
 
 
-class CorruptDataset(CkptError):
+class NodeNotFound(NotFound):
+    """An op or tensor name asked for is not in the graph (the message lists close matches)."""
+
+
+class UnsafeDestination(CkptError):
+    """An output path would write into a checkpoint folder, which ckptlib never modifies."""
+
+
+class GraphTooLarge(UnsupportedFormat):
+    """A frozen graph would exceed protobuf's 2 GB message limit."""
+
+
+class ForbiddenOps(CkptError):
+    """A graph holds ops that could touch files, the network or processes; it is not run."""
+
+
+class NotFrozen(UnsupportedFormat):
+    """A GraphDef still holds variables: it must be frozen before it can be evaluated."""
+
+
+class UnfedPlaceholder(CkptError):
+    """A placeholder the output depends on has no value and no sensible default."""
+
+
+class BadGraphIO(CkptError):
+    """The input or output tensor cannot be found automatically or has an unusable shape or dtype."""
+
+
+class DeviceUnavailable(CkptError):
+    """The device asked for (e.g. a GPU) is not visible to TensorFlow."""
+
+
+class DatasetError(CkptError):
+    """The MNIST test set cannot be found, downloaded or read."""
+
+
+class CorruptDataset(DatasetError):
     """A dataset file (MNIST IDX or npz) is truncated, garbled or of the wrong kind."""
+
+
+class BadMappingRule(CkptError):
+    """A --map rule that is not REGEX=REPL, does not compile, or sends two names to one."""

@@ -9,16 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ckptlib.errors import CkptError
+from ckptlib.errors import BadMappingRule
 from ckptlib.types import SuggestedPair, VariableInfo
 
 # The first '=' not escaped by a backslash separates REGEX from REPL, so a regex may match '=' as '\='.
 _SEPARATOR = re.compile(r"(?<!\\)=")
 BACKSLASH = "\\"
 
-
-class BadMappingRule(CkptError):
-    """A --map rule that is not REGEX=REPL, does not compile, or sends two names to one."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import pytest
 
 from ckptlib import bundle, errors
 from ckptlib.diff import compare_arrays, diff_checkpoints
-from ckptlib.mapping import BadMappingRule, NameMapping, parse_rule, suggest_pairs
+from ckptlib.errors import BadMappingRule
+from ckptlib.mapping import NameMapping, parse_rule, suggest_pairs
 from ckptlib.reader import open_checkpoint
 from ckptlib.types import DIFF_STATUSES, VariableInfo
 

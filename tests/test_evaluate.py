@@ -1,0 +1,210 @@
+"""evaluate.py on real frozen graphs; every accuracy is cross-checked against a direct Session run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import copy_run, snapshot
+from graph_fixtures import frozen_softmax, gb, mnist_data, reference, softmax  # noqa: F401 - fixtures
+
+from ckptlib import cli_graph, errors, report
+from ckptlib.evaluate import eval_history, evaluate, evaluate_checkpoint, evaluate_graph_def
+from ckptlib.errors import (BadGraphIO, DeviceUnavailable, ForbiddenOps, NotFrozen, UnfedPlaceholder,
+                                  UnsafeDestination)
+from ckptlib.types import MnistTestSet
+
+TOLERANCE = 0.0005
+TINY = MnistTestSet(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8), "four blank images")
+
+
+@pytest.fixture
+def weights(softmax):
+    return softmax["weights"], softmax["biases"]
+
+
+def _reference(gb, weights, data, limit=None):
+    return gb.reference_accuracy(*weights, data.images[:limit], data.labels[:limit])
+
+
+def test_accuracy_matches_direct_session_with_keep_prob_fed(gb, frozen_softmax, mnist_data, reference):
+    result = evaluate(frozen_softmax.output, mnist=mnist_data)
+    assert abs(result.accuracy - reference) <= TOLERANCE and result.accuracy > 0.8
+    assert result.feeds == (("Placeholder", 1.0),)  # the tutorial's unnamed keep_prob
+    assert (result.input, result.output, result.output_kind) == ("x:0", gb.LOGITS + ":0", "logits")
+    assert result.num_examples == 10000 and sum(map(sum, result.confusion)) == 10000
+    assert result.num_correct / 10000 == result.accuracy
+    counts = np.bincount(mnist_data.labels, minlength=10)
+    for digit, accuracy in enumerate(result.per_class_accuracy):
+        assert accuracy == result.confusion[digit][digit] / counts[digit]
+    assert result.images_per_second > 0 and result.dataset_source == mnist_data.source
+    assert result.device in ("CPU",) or result.device.startswith("GPU")
+
+
+@pytest.mark.parametrize("shape,limit", [((100, 784), 250), ((None, 28, 28, 1), None), ((None, 28, 28), 3000)])
+def test_input_layouts_and_fixed_batches(gb, weights, mnist_data, tmp_path, shape, limit):
+    pb = gb.linear_pb(str(tmp_path / "m.pb"), *weights, shape=shape)
+    result = evaluate(pb, mnist=mnist_data, limit=limit)
+    assert abs(result.accuracy - _reference(gb, weights, mnist_data, limit)) <= TOLERANCE
+    assert result.num_examples == (limit or 10000)
+    assert result.batch_size == (100 if shape[0] == 100 else 1000)
+
+
+@pytest.mark.parametrize("labels", ["ids", "one_hot"])
+def test_labels_and_metric(gb, weights, mnist_data, tmp_path, labels):
+    pb = gb.linear_pb(str(tmp_path / "m.pb"), *weights, labels=labels)
+    result = evaluate(pb, mnist=mnist_data, labels="labels", metric="accuracy", output_tensor="logits", limit=2500)
+    assert result.metric.name == "accuracy:0"
+    assert abs(result.metric.value - result.accuracy) < 1e-6
+    with pytest.raises(UnfedPlaceholder, match=r"labels:0 .*give --labels labels"):
+        evaluate(pb, mnist=mnist_data, metric="accuracy", output_tensor="logits")
+
+
+def test_in_top_k_metric_of_the_tutorial_graph(frozen_softmax, mnist_data):
+    result = evaluate(frozen_softmax.output, mnist=mnist_data, labels="labels", metric="accuracy:0", limit=3000)
+    assert abs(result.metric.value - result.accuracy) < 0.001
+
+
+def test_extra_placeholders(gb, weights, mnist_data, tmp_path):
+    expected = _reference(gb, weights, mnist_data, 2000)
+    keep = evaluate(gb.linear_pb(str(tmp_path / "k.pb"), *weights, extra="keep_prob"), mnist=mnist_data, limit=2000)
+    assert keep.feeds == (("keep_prob", 1.0),) and abs(keep.accuracy - expected) <= TOLERANCE
+    flag = evaluate(gb.linear_pb(str(tmp_path / "t.pb"), *weights, extra="is_training"), mnist=mnist_data, limit=2000)
+    assert flag.feeds == (("is_training", False),) and abs(flag.accuracy - expected) <= TOLERANCE
+    mask_pb = gb.linear_pb(str(tmp_path / "m.pb"), *weights, extra="mask")
+    with pytest.raises(UnfedPlaceholder, match=r"mask:0 \(float32 \[None, 10\]\) \(give --feed mask=VALUE\)"):
+        evaluate(mask_pb, mnist=mnist_data)
+    masked = evaluate(mask_pb, mnist=mnist_data, limit=2000, feeds={"mask": "1"})
+    assert masked.feeds == (("mask", 1),) and abs(masked.accuracy - expected) <= TOLERANCE
+    with pytest.raises(errors.NotFound, match="no placeholder 'mas'.*Close matches: mask"):
+        evaluate(mask_pb, mnist=mnist_data, feeds={"mas": 1})
+
+
+def test_output_heads_and_raw_pixels(gb, weights, mnist_data, tmp_path):
+    expected = _reference(gb, weights, mnist_data, 2000)
+    probs = evaluate(gb.linear_pb(str(tmp_path / "p.pb"), *weights, head="probabilities"), mnist=mnist_data, limit=2000)
+    assert (probs.output, probs.output_kind) == ("probabilities:0", "probabilities")
+    ids_pb = gb.linear_pb(str(tmp_path / "i.pb"), *weights, head="class_ids")
+    ids = evaluate(ids_pb, mnist=mnist_data, limit=2000, output_tensor="class_ids")
+    assert ids.output_kind == "class_ids"
+    raw = evaluate(gb.linear_pb(str(tmp_path / "r.pb"), *weights, divide=True), mnist=mnist_data, limit=2000,
+                   raw_pixels=True)
+    assert raw.raw_pixels
+    for result in (probs, ids, raw):
+        assert abs(result.accuracy - expected) <= TOLERANCE
+
+
+def test_hostile_graphs_refused_before_running(gb, tmp_path):
+    target = tmp_path / "pwned.txt"
+    for op in ("WriteFile", "ReadFile"):
+        pb = gb.hostile_pb(str(tmp_path / f"{op}.pb"), op, str(target))
+        with pytest.raises(ForbiddenOps, match=rf"Refusing to run .*{op}"):
+            evaluate(pb, mnist=TINY)
+    assert not target.exists()
+    sneaky = gb.v1.GraphDef()  # a function call naming a bare op: TensorFlow would run ReadFile
+    images = sneaky.node.add(name="images", op="Placeholder")
+    images.attr["dtype"].type = 1
+    call = sneaky.node.add(name="call", op="PartitionedCall", input=["images"])
+    call.attr["f"].func.name = "ReadFile"
+    with pytest.raises(ForbiddenOps, match="calls 'ReadFile', which is not a function of the graph"):
+        evaluate_graph_def(sneaky, "sneaky.pb", TINY)
+
+
+def test_bad_model_files(gb, softmax, tmp_path):
+    garbled = tmp_path / "garbled.pb"
+    garbled.write_bytes(b"\x0a\xff\xff\xff" + bytes(range(200)))
+    for path, error, words in ((garbled, errors.CorruptCheckpoint, "garbled"),
+                               (tmp_path / "missing.pb", errors.NotFound, "no such file"),
+                               (softmax["prefixes"][0] + ".meta", errors.NotACheckpoint, "freeze it")):
+        with pytest.raises(error, match=words) as info:
+            evaluate(str(path), mnist=TINY)
+        assert str(path) in str(info.value)
+    (tmp_path / "empty.pb").write_bytes(b"")
+    with pytest.raises(errors.NotACheckpoint, match="empty"):
+        evaluate(str(tmp_path / "empty.pb"), mnist=TINY)
+
+    def unfrozen():
+        x = gb.v1.placeholder(gb.tf.float32, [None, 784], name="images")
+        gb.tf.matmul(x, gb.v1.get_variable("w", [784, 10]), name="logits")
+    with pytest.raises(NotFrozen, match="still holds variables"):
+        evaluate(gb.write_graph(str(tmp_path / "unfrozen.pb"), unfrozen), mnist=TINY)
+
+
+def test_automatic_input_output_errors(gb, weights, tmp_path):
+    def two_inputs():
+        a = gb.v1.placeholder(gb.tf.float32, [None, 784], name="a")
+        b = gb.v1.placeholder(gb.tf.float32, [None, 784], name="b")
+        gb.tf.matmul(a + b, gb.tf.constant(weights[0]), name="logits")
+    with pytest.raises(BadGraphIO, match="several could be the image input.*--input"):
+        evaluate(gb.write_graph(str(tmp_path / "two.pb"), two_inputs), mnist=TINY)
+
+    def wrong_output():
+        x = gb.v1.placeholder(gb.tf.float32, [None, 784], name="images")
+        gb.tf.reduce_sum(x, name="total")
+    with pytest.raises(BadGraphIO, match="--output"):
+        evaluate(gb.write_graph(str(tmp_path / "sum.pb"), wrong_output), mnist=TINY)
+
+
+def test_devices(frozen_softmax, gb):
+    if gb.tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible: the no-GPU error cannot be produced here")
+    with pytest.raises(DeviceUnavailable, match="No GPU"):
+        evaluate(frozen_softmax.output, mnist=TINY, device="gpu")
+    assert evaluate(frozen_softmax.output, mnist=TINY, device="cpu").device == "CPU"
+    with pytest.raises(errors.CkptError, match="Unknown device 'tpu'"):
+        evaluate(frozen_softmax.output, mnist=TINY, device="tpu")
+
+
+def test_eval_history(gb, softmax, weights, mnist_data, tmp_path):
+    history = eval_history(softmax["run"], gb.LOGITS, mnist=mnist_data, limit=2000)
+    assert [p.step for p in history.points] == [100, 200, 300] and not history.skipped
+    assert history.points[1].meta == softmax["prefixes"][0] + ".meta"  # step 200 has no .meta of its own
+    assert abs(history.points[-1].accuracy - _reference(gb, weights, mnist_data, 2000)) <= TOLERANCE
+    run = copy_run(softmax["run"], tmp_path)
+    with open(os.path.join(run, "model.ckpt-200.data-00000-of-00001"), "r+b") as handle:
+        handle.truncate(100)
+    damaged = eval_history(run, gb.LOGITS, mnist=mnist_data, limit=500)
+    assert [p.step for p in damaged.points] == [100, 300]
+    assert [(s.step, "truncated" in s.reason) for s in damaged.skipped] == [(200, True)]
+    doc = json.loads(json.dumps(report.eval_history_doc(damaged)))
+    assert set(doc["points"][0]) >= {"step", "prefix", "accuracy", "num_examples"} and doc["skipped"][0]["step"] == 200
+
+
+def test_evaluate_checkpoint_uses_a_temporary_folder(gb, softmax, weights, mnist_data, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = evaluate_checkpoint(softmax["prefixes"][-1], [gb.LOGITS], str(work), mnist=mnist_data, limit=1000)
+    assert result.model == softmax["prefixes"][-1] and os.listdir(work) == []
+    assert abs(result.accuracy - _reference(gb, weights, mnist_data, 1000)) <= TOLERANCE
+    run = copy_run(softmax["run"], tmp_path)
+    before = snapshot(run)
+    with pytest.raises(UnsafeDestination):
+        evaluate_checkpoint(run, [gb.LOGITS], run, mnist=mnist_data)
+    assert snapshot(run) == before
+
+
+def test_cli_handlers(gb, softmax, frozen_softmax, tmp_path):
+    parser = argparse.ArgumentParser()
+    cli_graph.add_subcommands(parser.add_subparsers(dest="command"))
+    from graph_fixtures import MNIST_DIR
+
+    args = parser.parse_args(["eval", frozen_softmax.output, "--mnist", MNIST_DIR, "--limit", "500", "--feed",
+                              "Placeholder=1", "--labels", "labels", "--metric", "accuracy", "--json"])
+    doc, text = cli_graph.HANDLERS[args.command](args)
+    doc = json.loads(json.dumps(doc))
+    assert set(doc) >= {"model", "input", "output", "dataset", "accuracy", "device", "images_per_second", "feeds",
+                        "metric"}
+    assert doc["dataset"]["num_examples"] == 500 and doc["feeds"] == {"Placeholder": 1}
+    assert doc["metric"]["name"] == "accuracy:0" and "accuracy:" in text
+    args = parser.parse_args(["eval-history", softmax["run"], "--outputs", gb.LOGITS, "--mnist", MNIST_DIR,
+                              "--limit", "200"])
+    doc, text = cli_graph.HANDLERS[args.command](args)
+    assert [p["step"] for p in doc["points"]] == [100, 200, 300] and "best: step" in text
+    args = parser.parse_args(["graph", softmax["prefixes"][-1] + ".meta"])
+    doc, text = cli_graph.HANDLERS[args.command](args)
+    assert doc["suggested_outputs"][0]["name"] == gb.LOGITS and gb.LOGITS in text
+    with pytest.raises(errors.CkptError, match="NAME=VALUE"):
+        cli_graph.HANDLERS["eval"](parser.parse_args(["eval", frozen_softmax.output, "--feed", "oops"]))

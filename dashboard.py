@@ -11,6 +11,8 @@ page = st.navigation(
         st.Page("pages/variables.py", title="Variables", icon=":material/table_chart:"),
         st.Page("pages/diff.py", title="Diff", icon=":material/difference:"),
         st.Page("pages/trends.py", title="Trends", icon=":material/show_chart:"),
+        st.Page("pages/graph.py", title="Graph", icon=":material/account_tree:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     ]
 )
 sidebar()

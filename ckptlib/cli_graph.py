@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ckptlib import errors, report
+from ckptlib import report
+from ckptlib.evalfeeds import parse_feeds
 from ckptlib.textfmt import human_bytes, table
 
 _EVAL_OPTIONS = (
@@ -72,18 +73,8 @@ def _progress(label: str, when_piped: bool = False):
     return show
 
 
-def _feeds(items: list[str]) -> dict[str, str]:
-    feeds = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise errors.CkptError(f"--feed expects NAME=VALUE, not '{item}'.")
-        feeds[name.strip()] = value.strip()
-    return feeds
-
-
 def _eval_options(args) -> dict:
-    return {"input_tensor": args.input, "limit": args.limit, "device": args.device, "feeds": _feeds(args.feed),
+    return {"input_tensor": args.input, "limit": args.limit, "device": args.device, "feeds": parse_feeds(args.feed),
             "labels": args.labels, "metric": args.metric, "raw_pixels": args.raw_pixels,
             "batch_size": args.batch_size}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ckptlib import graphscan
-from ckptlib.errors import BadGraphIO, NodeNotFound, UnfedPlaceholder
+from ckptlib.errors import BadGraphIO, CkptError, NodeNotFound, UnfedPlaceholder
 from ckptlib.tfgraph import describe, ops_by_name, static_shape
 
 # Dropout must be off and training flags false for inference; any other placeholder has no safe default.
@@ -23,6 +23,17 @@ class Feed:
     value: np.ndarray
     per_batch: bool
     reported: object  # what `feeds` reports: the scalar as given or defaulted
+
+
+def parse_feeds(items) -> dict[str, str]:
+    """['keep_prob=1.0', 'is_training=false'] -> {'keep_prob': '1.0', ...}; a bad item is a clear error."""
+    feeds = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CkptError(f"A feed is written NAME=VALUE, not '{item}'.")
+        feeds[name.strip()] = value.strip()
+    return feeds
 
 
 def parse_value(text):

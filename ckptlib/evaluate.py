@@ -34,6 +34,9 @@ _VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp", "AutoReloadV
 _REQUEST_ERRORS = (NodeNotFound, BadGraphIO, UnfedPlaceholder, ForbiddenOps, DeviceUnavailable, DatasetError)
 
 
+MAX_MISCLASSIFIED = 200  # enough for a gallery; the confusion matrix counts them all
+
+
 def load_graph_def(path: str):
     """Parse a frozen `.pb` into a GraphDef, or raise a CkptError naming the file and the problem."""
     path = os.path.abspath(os.path.expanduser(str(path)))
@@ -139,7 +142,14 @@ def _result(source, plan, scores, truth, dataset, batch_size, raw_pixels) -> Eva
         feeds=tuple((f.tensor.split(":")[0], f.reported) for f in plan.feeds),
         metric=EvalMetric(plan.metric, scores.metric) if plan.metric else None,
         dataset_source=dataset.source, batch_size=plan.fixed_batch or batch_size, raw_pixels=raw_pixels,
+        misclassified=_misclassified(truth, scores.predictions),
     )
+
+
+def _misclassified(truth: np.ndarray, predictions: np.ndarray) -> tuple[tuple[int, int, int], ...]:
+    """(index in the test set, true class, predicted class) of the first MAX_MISCLASSIFIED errors."""
+    wrong = np.flatnonzero(np.asarray(predictions) != np.asarray(truth))[:MAX_MISCLASSIFIED]
+    return tuple((int(i), int(truth[i]), int(predictions[i])) for i in wrong)
 
 
 def evaluate_checkpoint(checkpoint: str, outputs, out_dir: str | None = None, *, output_tensor: str | None = None,

@@ -461,6 +461,7 @@ class EvalResult:
     dataset_source: str
     batch_size: int
     raw_pixels: bool = False
+    misclassified: tuple[tuple[int, int, int], ...] = ()  # (test index, true, predicted), the first ones
 
     @property
     def num_correct(self) -> int:

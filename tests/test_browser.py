@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = ("history", "variables", "diff", "trends")
+PAGES = ("history", "variables", "diff", "trends", "graph", "evaluate")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -67,7 +67,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
         try:
             for name in PAGES:
-                page.goto(f"{server}/{name}?run=linear", wait_until="domcontentloaded")
+                page.goto(f"{server}/{name}?run=mnist_cnn/lr3e-3_bs100", wait_until="domcontentloaded")
                 _wait_idle(page)
                 page.screenshot(path=str(tmp_path / f"{name}.png"))
                 assert page.locator("[data-testid='stException']").count() == 0, name

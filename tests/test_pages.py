@@ -148,3 +148,44 @@ def test_trends_page_shows_the_change_matrix_and_the_chosen_variable():
     assert list(table["step"]) == complete
     assert at.selectbox(key="var").value == "conv2/weights"
     assert any("No health flags" in s.value for s in at.success)
+
+
+def test_graph_page_lists_collections_ops_and_suggests_the_logits():
+    at = _app(run=CNN)
+    at.switch_page("pages/graph.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    from ckptlib.metagraph import read_meta_graph
+
+    info = read_meta_graph(os.path.join(SAMPLES, CNN, "model.ckpt-1000.meta"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Operations"]) == info.num_ops
+    outputs = at.dataframe[1].value
+    assert outputs["name"].iloc[0] == "logits/logits"
+    at.selectbox(key="collection").select("outputs").run()
+    assert list(at.dataframe[2].value["item"]) == ["logits/logits:0"]
+    at.toggle(key="clear_devices").set_value(True).run()
+    assert not at.exception and not any("Device pins" in w.value for w in at.warning)
+
+
+def test_evaluate_page_freezes_evaluates_and_plots_accuracy_over_the_run():
+    at = _app(run=CNN)
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    _assert_clean(at)
+    at.number_input(key="eval_limit").set_value(1000)
+    at.button(key="freeze").click().run()
+    _assert_clean(at)
+    frozen = at.session_state["frozen"]
+    assert not frozen.output.startswith(SAMPLES)  # never written inside a checkpoint folder
+    at.button(key="evaluate").click().run()
+    _assert_clean(at)
+    accuracy = next(m.value for m in at.metric if m.label == "Accuracy")
+    from ckptlib.evaluate import evaluate
+
+    direct = evaluate(frozen.output, limit=1000)
+    assert accuracy == f"{direct.accuracy:.2%}"
+    assert at.image, "the misclassified gallery shows digits"
+    at.button(key="eval_history").click().run()
+    _assert_clean(at)
+    assert any(s.value.startswith("Best: step") for s in at.success)

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 
@@ -17,7 +19,8 @@ from ckptlib.mapping import NameMapping
 from ckptlib.reader import Checkpoint, open_checkpoint
 from ckptlib.stats import summarize
 from ckptlib.trends import run_trends
-from ckptlib.types import CheckpointDiff, RunHistory, RunSummary, RunTrends, TensorSummary, VariableInfo
+from ckptlib.types import (CheckpointDiff, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo, MnistTestSet, NodeDefInfo, RunHistory,
+                           RunSummary, RunTrends, TensorSummary, VariableInfo)
 
 
 def folder_signature(folder: str) -> tuple:
@@ -140,3 +143,101 @@ def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
                           where=lambda info: info.kind in kinds and info.dtype != "string")
 
     return _memoised(key, compute, "Reading checkpoints")
+
+
+# --- graph, freeze, evaluate ----------------------------------------------------------------------
+
+
+def file_signature(path: str) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+        return info.st_size, info.st_mtime_ns
+    except OSError:
+        return -1, -1
+
+
+def meta_graph(path: str, clear_devices: bool) -> MetaGraphInfo:
+    return _meta_graph(path, clear_devices, file_signature(path))
+
+
+@st.cache_data(show_spinner="Reading the meta graph…", max_entries=32)
+def _meta_graph(path: str, clear_devices: bool, signature: tuple) -> MetaGraphInfo:
+    from ckptlib.metagraph import read_meta_graph  # imports TensorFlow: only when a graph is asked for
+
+    return read_meta_graph(path, clear_devices=clear_devices)
+
+
+def node(path: str, name: str, clear_devices: bool) -> NodeDefInfo:
+    return _node(path, name, clear_devices, file_signature(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _node(path: str, name: str, clear_devices: bool, signature: tuple) -> NodeDefInfo:
+    from ckptlib.metagraph import describe_node
+
+    return describe_node(path, name, clear_devices=clear_devices)
+
+
+@st.cache_data(show_spinner="Loading the MNIST test set…", max_entries=4)
+def mnist(source: str | None) -> MnistTestSet:
+    from ckptlib.mnist import load_mnist_test
+
+    return load_mnist_test(source or None)
+
+
+def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalResult:
+    """Accuracy of a frozen .pb (cached by the file and the options) with a progress bar."""
+    from ckptlib.evaluate import evaluate
+
+    key = ("eval", model, file_signature(model), options, dataset_source)
+    dataset = mnist(dataset_source)
+    kwargs = dict(options)  # hashable in the key; feeds travel as sorted (name, value) pairs
+    kwargs["feeds"] = dict(kwargs.get("feeds") or ())
+    return _memoised(key, lambda progress: evaluate(model, mnist=dataset, progress=progress, **kwargs), "Evaluating")
+
+
+def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dataset_source: str | None) -> EvalHistory:
+    """Freeze and evaluate every complete checkpoint of a run, cached per (run files, options)."""
+    from ckptlib.evaluate import eval_history
+
+    key = ("eval_history", run_dir, folder_signature(run_dir), outputs, options, dataset_source)
+    dataset = mnist(dataset_source)
+    return _memoised(key, lambda progress: eval_history(run_dir, outputs, mnist=dataset, progress=progress,
+                                                        **dict(options)), "Freezing and evaluating")
+
+
+def _scratch(kind: str) -> str:
+    """A folder of ours under the system temp dir: frozen graphs and uploads never go near a run."""
+    folder = os.path.join(tempfile.gettempdir(), f"ckptlib-{kind}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def freeze(prefix: str, outputs: tuple[str, ...]) -> FreezeResult:
+    """Freeze a checkpoint into the scratch folder (cached by its files and the outputs)."""
+    from ckptlib.freeze import freeze as freeze_checkpoint
+
+    key = ("freeze", prefix, prefix_signature(prefix), outputs)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+    out = os.path.join(_scratch("frozen"), f"{os.path.basename(prefix)}-{digest}.pb")
+    return _memoised(key, lambda progress: freeze_checkpoint(prefix, list(outputs), out), "Freezing")
+
+
+def store_upload(content: bytes) -> str:
+    """Save an uploaded .pb under the scratch folder, named by its hash; returns the path."""
+    path = os.path.join(_scratch("uploads"), hashlib.sha256(content).hexdigest()[:32] + ".pb")
+    if not os.path.exists(path):
+        with open(path, "wb") as handle:
+            handle.write(content)
+    return path
+
+
+def frozen_candidates(run_dir: str, frozen: FreezeResult | None) -> dict[str, str]:
+    """Label -> path: the graph frozen on this page, then the .pb files found in the run folder."""
+    found = {}
+    if frozen is not None and os.path.exists(frozen.output):
+        found[f"just frozen: {os.path.basename(frozen.checkpoint)} ({', '.join(frozen.outputs)})"] = frozen.output
+    for name in sorted(os.listdir(run_dir)):
+        if name.endswith(".pb") and os.path.isfile(os.path.join(run_dir, name)):
+            found[f"in the run folder: {name}"] = os.path.join(run_dir, name)
+    return found

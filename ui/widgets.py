@@ -93,23 +93,30 @@ def checkpoint_label(entry: CheckpointEntry) -> str:
 
 def current() -> Selection:
     """The sidebar's selection for this rerun (dashboard.py computes it before the page runs)."""
-    _leave_pages_directory_mode()
+    if _running_without_router():
+        return sidebar()
     selection = st.session_state.get("selection")
     if selection is None:
         selection = sidebar()
     return selection
 
 
-def _leave_pages_directory_mode() -> None:
-    """Route a deep link such as /variables?run=… through dashboard.py's st.navigation.
+def _running_without_router() -> bool:
+    """True when this page file runs alone, without dashboard.py (Streamlit's pages/-folder mode).
 
     Because a `pages/` folder sits beside dashboard.py, Streamlit starts in its old multipage mode and,
-    when the very first request of a server names a page, runs that page file alone (no sidebar
-    config, no page titles) until some session runs st.navigation. Clearing that start-up flag and
-    rerunning makes this request go through dashboard.py like every later one.
+    when the very first request names a page (a deep link such as /variables?run=…), runs that page
+    file alone: no page config, no page titles. Clearing that start-up flag and rerunning once per
+    session routes it through dashboard.py like every later request. (AppTest sets the flag again
+    before every run; past the session's first run the page then draws the sidebar itself, without a
+    rerun that would swallow a button click.)
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if not PagesManager.uses_pages_directory:
+        return False
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get("_routed_once"):
+        st.session_state["_routed_once"] = True
         st.rerun()
+    return True

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
-import os
 import struct
 
 import numpy as np
+
+from ..storage import RangeFile
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -197,29 +198,30 @@ class NotATable(FormatError):
         self.head = head
 
 
-def _ends_in_magic(f) -> bool:
-    size = os.fstat(f.fileno()).st_size
-    f.seek(max(0, size - 8))
-    return size >= FOOTER_SIZE and int.from_bytes(f.read(8), "little") == TABLE_MAGIC
+def _ends_in_magic(f: RangeFile, size: int) -> bool:
+    tail = bytearray(8)
+    return size >= FOOTER_SIZE and f.readinto(size - 8, memoryview(tail)) == 8 and int.from_bytes(tail, "little") == TABLE_MAGIC
 
 
 def is_table_file(path: str) -> bool:
     """Whether the file at `path` ends in a table footer (reads 8 bytes; False if unreadable)."""
     try:
-        with open(path, "rb") as f:
-            return _ends_in_magic(f)
+        with RangeFile(path) as f:
+            return _ends_in_magic(f, f.size())
     except OSError:
         return False
 
 
 def load_table_file(path: str) -> bytes:
     """A table file's bytes; a file without the footer magic is not read whole (raises NotATable)."""
-    with open(path, "rb") as f:
-        if _ends_in_magic(f):
-            f.seek(0)
-            return f.read()
-        f.seek(0)
-        raise NotATable(f.read(8))
+    with RangeFile(path) as f:
+        size = f.size()
+        if not _ends_in_magic(f, size):
+            head = bytearray(min(8, size))
+            raise NotATable(bytes(head[: f.readinto(0, memoryview(head))]))
+        data = bytearray(size)
+        got = f.readinto(0, memoryview(data))
+        return bytes(data[:got])
 
 
 def read_table(data: bytes) -> list[tuple[bytes, bytes]]:

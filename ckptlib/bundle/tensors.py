@@ -20,10 +20,10 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import (CkptError, CorruptCheckpoint, IncompleteCheckpoint, NotACheckpoint, NotFound,
-                      UnsupportedFormat, VariableNotFound)  # fmt: skip
+from ..errors import CkptError, CorruptCheckpoint, NotACheckpoint, NotFound, UnsupportedFormat, VariableNotFound
 from . import protos
 from .protos import BundleEntry, BundlePart
+from .shards import bundle_error, check_extent, crc_error, open_shard, read_exactly, shard_name, to_host_order
 from .table import (FormatError, NotATable, UnsupportedCompression, crc32c, is_table_file, load_table_file,
                     read_table, read_varint, unmask_crc)  # fmt: skip
 
@@ -60,34 +60,29 @@ class BundleIndex:
         return sizes
 
 
-def _error(kind: type[CkptError], prefix: str, problem: str) -> CkptError:
-    # One line whatever a name or a library's message holds.
-    return kind(f"Cannot read checkpoint '{prefix}': {problem}.".replace("\n", " "))
-
-
 def _load_index(prefix: str) -> bytes:
     name = os.path.basename(prefix) + ".index"
     try:
         return load_table_file(prefix + ".index")
     except FileNotFoundError:
         if is_table_file(prefix):  # the single-file V1 format is a table of a different schema
-            raise _error(UnsupportedFormat, prefix, "it is a V1 checkpoint (one file, no .index); "
+            raise bundle_error(UnsupportedFormat, prefix, "it is a V1 checkpoint (one file, no .index); "
                          "only the V2 format is supported") from None  # fmt: skip
-        raise _error(NotFound, prefix, f"index file {name} does not exist") from None
+        raise bundle_error(NotFound, prefix, f"index file {name} does not exist") from None
     except IsADirectoryError:
-        raise _error(NotACheckpoint, prefix, f"{name} is a folder") from None
+        raise bundle_error(NotACheckpoint, prefix, f"{name} is a folder") from None
     except OSError as exc:
-        raise _error(CkptError, prefix, f"index file {name} cannot be read ({exc.strerror})") from None
+        raise bundle_error(CkptError, prefix, f"index file {name} cannot be read ({exc.strerror})") from None
     except NotATable as exc:
         head = exc.head
     # A bundle index starts with the entry for key "": shared=0, non_shared=0, then the header.
     if head.startswith(b"\x00\x00"):
-        raise _error(CorruptCheckpoint, prefix, f"index file {name} is truncated (no table footer)")
+        raise bundle_error(CorruptCheckpoint, prefix, f"index file {name} is truncated (no table footer)")
     if not head:
-        raise _error(NotACheckpoint, prefix, f"index file {name} is empty")
+        raise bundle_error(NotACheckpoint, prefix, f"index file {name} is empty")
     if head.startswith(_HDF5_SIGNATURE):
-        raise _error(NotACheckpoint, prefix, f"index file {name} is an HDF5 file, not a bundle index")
-    raise _error(NotACheckpoint, prefix, f"index file {name} is not a TensorFlow checkpoint index")
+        raise bundle_error(NotACheckpoint, prefix, f"index file {name} is an HDF5 file, not a bundle index")
+    raise bundle_error(NotACheckpoint, prefix, f"index file {name} is not a TensorFlow checkpoint index")
 
 
 def read_index(prefix: str) -> BundleIndex:
@@ -97,19 +92,19 @@ def read_index(prefix: str) -> BundleIndex:
     try:
         pairs = read_table(data)
         if not pairs or pairs[0][0] != b"":
-            raise _error(NotACheckpoint, prefix, f"{name} is a table without a bundle header")
+            raise bundle_error(NotACheckpoint, prefix, f"{name} is a table without a bundle header")
         header = protos.parse_header(pairs[0][1])
         if not 1 <= header.num_shards <= _MAX_SHARDS:
             raise FormatError(f"header claims {header.num_shards} data shards")
         if header.min_consumer > 1 or 1 in header.bad_consumers:
-            raise _error(UnsupportedFormat, prefix, f"{name} needs a newer bundle reader "
+            raise bundle_error(UnsupportedFormat, prefix, f"{name} needs a newer bundle reader "
                          f"(min_consumer={header.min_consumer})")  # fmt: skip
         raw = {key: protos.parse_entry(value) for key, value in pairs[1:]}
         entries, parts = protos.build_entries(raw, header.num_shards)
     except UnsupportedCompression as exc:
-        raise _error(UnsupportedFormat, prefix, f"{name}: {exc}") from None
+        raise bundle_error(UnsupportedFormat, prefix, f"{name}: {exc}") from None
     except FormatError as exc:
-        raise _error(CorruptCheckpoint, prefix, f"index file {name} is corrupt: {exc}") from None
+        raise bundle_error(CorruptCheckpoint, prefix, f"index file {name} is corrupt: {exc}") from None
     return BundleIndex(prefix, header.num_shards, MappingProxyType(entries),
                        MappingProxyType(parts), header.big_endian)  # fmt: skip
 
@@ -133,53 +128,24 @@ def _numpy_dtype_of(name: str) -> np.dtype | None:
 def _numpy_dtype(index: BundleIndex, entry: BundleEntry) -> np.dtype:
     dtype = _numpy_dtype_of(entry.dtype)
     if dtype is None:
-        raise _error(UnsupportedFormat, index.prefix, f"variable '{entry.name}' has dtype {entry.dtype}, "
-                     "which ckptlib cannot read")  # fmt: skip
+        raise bundle_error(UnsupportedFormat, index.prefix, f"variable '{entry.name}' has dtype {entry.dtype}, "
+                           "which ckptlib cannot read")  # fmt: skip
     return dtype
 
 
-def _shard_name(index: BundleIndex, entry: BundleEntry) -> str:
-    return os.path.basename(index.data_path(entry.shard_id))
-
-
-def _crc_error(index: BundleIndex, entry: BundleEntry) -> CkptError:
-    shard = _shard_name(index, entry)
-    return _error(CorruptCheckpoint, index.prefix, f"'{entry.name}' fails its crc32c check in "
-                  f"data file {shard} (the file is damaged)")  # fmt: skip
-
-
 def _require_bytes(index: BundleIndex, entry: BundleEntry) -> None:
-    """Fail unless the entry's shard exists and holds its bytes: bounds every allocation."""
-    shard = _shard_name(index, entry)
-    try:
-        have = os.path.getsize(index.data_path(entry.shard_id))
-    except FileNotFoundError:
-        raise _error(IncompleteCheckpoint, index.prefix, f"data file {shard} is missing") from None
-    except OSError as exc:
-        raise _error(CkptError, index.prefix, f"data file {shard} cannot be read ({exc.strerror})") from None
-    if entry.offset + entry.size > have:
-        raise _error(IncompleteCheckpoint, index.prefix, f"data file {shard} is {have} bytes, "
-                     f"too short for '{entry.name}' (needs {entry.offset + entry.size})")  # fmt: skip
+    with open_shard(index, entry) as f:
+        check_extent(index, entry, f)
 
 
 def _read_raw(index: BundleIndex, entry: BundleEntry, verify: bool = True) -> np.ndarray:
     """The entry's stored bytes, read straight into a preallocated buffer."""
-    _require_bytes(index, entry)
-    shard = _shard_name(index, entry)
-    raw = np.empty(entry.size, dtype=np.uint8)
-    try:
-        with open(index.data_path(entry.shard_id), "rb") as f:
-            f.seek(entry.offset)
-            view, done = memoryview(raw), 0
-            while done < entry.size:
-                got = f.readinto(view[done:])
-                if not got:  # the file shrank since it was measured
-                    raise _error(IncompleteCheckpoint, index.prefix, f"data file {shard} ended early")
-                done += got
-    except OSError as exc:
-        raise _error(CkptError, index.prefix, f"data file {shard} cannot be read ({exc.strerror})") from None
+    with open_shard(index, entry) as f:
+        check_extent(index, entry, f)
+        raw = np.empty(entry.size, dtype=np.uint8)
+        read_exactly(index, entry, f, entry.offset, memoryview(raw))
     if verify and crc32c(raw) != entry.crc32c:
-        raise _crc_error(index, entry)
+        raise crc_error(index, entry)
     return raw
 
 
@@ -201,12 +167,12 @@ def _decode_strings(index: BundleIndex, entry: BundleEntry, buf: bytes) -> np.nd
         if unmask_crc(int.from_bytes(buf[pos : pos + 4], order)) != crc:
             raise FormatError("string lengths do not match their checksum")
     except FormatError as exc:
-        shard = _shard_name(index, entry)
-        raise _error(CorruptCheckpoint, index.prefix, f"string tensor '{entry.name}' in data file "
-                     f"{shard} is damaged: {exc}")  # fmt: skip
+        shard = shard_name(index, entry)
+        raise bundle_error(CorruptCheckpoint, index.prefix, f"string tensor '{entry.name}' in data file "
+                           f"{shard} is damaged: {exc}")  # fmt: skip
     # The entry's crc32c then continues over the stored length checksum and the string bytes.
     if crc32c(buf[pos:], crc) != entry.crc32c:
-        raise _crc_error(index, entry)
+        raise crc_error(index, entry)
     out = np.empty(count, dtype=object)
     pos += 4
     for i, length in enumerate(lengths):
@@ -215,37 +181,39 @@ def _decode_strings(index: BundleIndex, entry: BundleEntry, buf: bytes) -> np.nd
     return out.reshape(entry.shape)
 
 
-def _check_size(index: BundleIndex, entry: BundleEntry) -> np.dtype | None:
+def check_size(index: BundleIndex, entry: BundleEntry) -> np.dtype | None:
     """The numpy dtype (None for strings), once the stored size fits the shape."""
     count = protos.num_elements(entry.shape)
     dtype = None if entry.dtype == "string" else _numpy_dtype(index, entry)
     # A string takes at least one length byte; other dtypes take exactly itemsize bytes each.
     if (count > entry.size) if dtype is None else (count * dtype.itemsize != entry.size):
-        raise _error(CorruptCheckpoint, index.prefix, f"'{entry.name}' is stored in {entry.size} bytes, "
-                     f"which does not fit {entry.dtype}{list(entry.shape)}")  # fmt: skip
+        raise bundle_error(CorruptCheckpoint, index.prefix, f"'{entry.name}' is stored in {entry.size} bytes, "
+                           f"which does not fit {entry.dtype}{list(entry.shape)}")  # fmt: skip
     return dtype
 
 
+def variable_entry(index: BundleIndex, name: str) -> BundleEntry:
+    """The entry of variable `name`; VariableNotFound when the checkpoint has none."""
+    entry = index.entries.get(name)
+    if entry is None:
+        raise bundle_error(VariableNotFound, index.prefix, f"it has no variable named '{name}'")
+    return entry
+
+
 def _read_stored(index: BundleIndex, entry: BundleEntry) -> np.ndarray:
-    dtype = _check_size(index, entry)
+    dtype = check_size(index, entry)
     if dtype is None:
         return _decode_strings(index, entry, _read_raw(index, entry, verify=False).tobytes())
     raw = _read_raw(index, entry)
-    if index.big_endian and dtype.itemsize > 1:
-        # Swap each scalar (each half of a complex) into host order, as ByteSwapTensor does.
-        unit = dtype.itemsize // 2 if dtype.kind == "c" else dtype.itemsize
-        raw.view(f"u{unit}").byteswap(inplace=True)
-    return raw.view(dtype).reshape(entry.shape)
+    return to_host_order(raw, dtype, index.big_endian).reshape(entry.shape)
 
 
 def read_tensor(index: BundleIndex, name: str) -> np.ndarray:
     """The full tensor `name` as a C-order array (strings: object array of bytes), crc-checked."""
-    entry = index.entries.get(name)
-    if entry is None:
-        raise _error(VariableNotFound, index.prefix, f"it has no variable named '{name}'")
+    entry = variable_entry(index, name)
     if not entry.is_partitioned:
         return _read_stored(index, entry)
-    dtype = _check_size(index, entry)
+    dtype = check_size(index, entry)
     for part in index.parts[name]:
         _require_bytes(index, part.entry)
     out = np.empty(entry.shape, dtype=object if dtype is None else dtype)

@@ -1,0 +1,78 @@
+"""Render an evaluation (accuracy, confusion matrix, misclassified digits) and accuracy over a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ckptlib.types import EvalHistory, EvalResult, MnistTestSet, RunTrends
+
+GALLERY_SIZE = 24
+
+
+def confusion_figure(result: EvalResult) -> go.Figure:
+    matrix = np.asarray(result.confusion)
+    fig = go.Figure(go.Heatmap(z=matrix, x=[str(i) for i in range(10)], y=[str(i) for i in range(10)],
+                               colorscale="Blues", text=matrix, texttemplate="%{text}",
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title="Confusion matrix", xaxis_title="predicted", yaxis_title="true", height=460,
+                      yaxis={"autorange": "reversed"}, margin={"t": 40, "b": 40})
+    return fig
+
+
+def show_result(result: EvalResult, dataset: MnistTestSet) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Accuracy", f"{result.accuracy:.2%}", help=f"{result.num_correct:,} of {result.num_examples:,}")
+    cols[1].metric("Images / s", f"{result.images_per_second:,.0f}")
+    cols[2].metric("Device", result.device)
+    cols[3].metric("Test images", f"{result.num_examples:,}")
+    feeds = ", ".join(f"`{k}={v}`" for k, v in result.feeds) or "none"
+    st.caption(f"Input `{result.input}` → output `{result.output}` ({result.output_kind}); extra feeds: {feeds}; "
+               f"batch {result.batch_size}; data: {result.dataset_source}")
+    if result.metric is not None:
+        st.info(f"The graph's own `{result.metric.name}`: {result.metric.value:.4%} (ckptlib: {result.accuracy:.4%}).")
+    left, right = st.columns(2)
+    left.plotly_chart(confusion_figure(result), width="stretch")
+    per_class = [np.nan if a is None else a for a in result.per_class_accuracy]
+    bars = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=per_class, marker_color="#1565c0"))
+    bars.update_layout(title="Accuracy per class", xaxis_title="digit", yaxis_tickformat=".0%", height=460,
+                       yaxis_range=[max(0.0, np.nanmin(per_class) - 0.05) if np.isfinite(per_class).any() else 0, 1],
+                       margin={"t": 40, "b": 40})
+    right.plotly_chart(bars, width="stretch")
+    wrong = result.misclassified[:GALLERY_SIZE]
+    if wrong:
+        st.markdown(f"**Misclassified digits** (the first {len(wrong)} of "
+                    f"{result.num_examples - result.num_correct:,})")
+        for row in range(0, len(wrong), 8):
+            for col, (index, truth, predicted) in zip(st.columns(8), wrong[row:row + 8]):
+                col.image(np.asarray(dataset.images[index]), width=72, clamp=True,
+                          caption=f"#{index}: {truth} → {predicted}")
+
+
+def show_history(history: EvalHistory, trends: RunTrends) -> None:
+    if not history.points:
+        st.warning("No checkpoint could be evaluated.")
+    else:
+        best = history.best
+        st.success(f"Best: step {best.step} ({best.prefix.rsplit('/', 1)[-1]}) at {best.accuracy:.2%} on "
+                   f"{best.num_examples:,} images · {history.device} · {history.dataset_source}")
+        left, right = st.columns(2)
+        accuracy = go.Figure(go.Scatter(x=[p.step for p in history.points], y=[p.accuracy for p in history.points],
+                                        mode="lines+markers", name="accuracy"))
+        accuracy.update_layout(title="Test accuracy by step", xaxis_title="step", yaxis_tickformat=".1%", height=340,
+                               margin={"t": 40, "b": 40})
+        left.plotly_chart(accuracy, width="stretch")
+        norms = go.Figure()
+        for trend in trends.variables:
+            norms.add_trace(go.Scatter(x=[p.step for p in trend.points], y=[p.l2 for p in trend.points],
+                                       mode="lines", name=trend.name))
+        norms.update_layout(title="Weight norms (L2) by step", xaxis_title="step", height=340,
+                            margin={"t": 40, "b": 40}, legend={"font": {"size": 9}})
+        right.plotly_chart(norms, width="stretch")
+        st.dataframe(pd.DataFrame([{"step": p.step, "checkpoint": p.prefix.rsplit("/", 1)[-1], "accuracy": p.accuracy,
+                                    "images": p.num_examples} for p in history.points]), hide_index=True,
+                     width="stretch")
+    if history.skipped:
+        st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from ckptlib.types import CheckpointEntry, RunHistory, RunSummary, TensorSummary, VariableInfo
+import math
+
+from ckptlib.types import (CheckpointDiff, CheckpointEntry, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo,
+                           NodeDefInfo, PlaceholderInfo, RunHealth, RunHistory, RunSummary, RunTrends,
+                           SkippedCheckpoint, TensorSummary, VariableInfo)
+
+
+def _number(value):
+    """A JSON-safe number: NaN and Inf (JSON cannot hold them; an l2 past float64's range) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _shape(shape):
+    """A shape for JSON: None (unknown or absent) -> null; unknown dimensions -> null inside the list."""
+    return list(shape) if shape is not None else None
 
 
 def runs_doc(root: str, runs: tuple[RunSummary, ...]) -> dict:
@@ -66,11 +82,11 @@ def show_doc(summary: TensorSummary) -> dict:
         "dtype": summary.info.dtype,
         "kind": summary.info.kind,
         "stats": {
-            "min": stats.min,
-            "max": stats.max,
-            "mean": stats.mean,
-            "std": stats.std,
-            "l2": stats.l2,
+            "min": _number(stats.min),
+            "max": _number(stats.max),
+            "mean": _number(stats.mean),
+            "std": _number(stats.std),
+            "l2": _number(stats.l2),
             "nan": stats.nan,
             "inf": stats.inf,
             "zero_fraction": stats.zero_fraction,
@@ -81,23 +97,7 @@ def show_doc(summary: TensorSummary) -> dict:
     }
 
 
-# --- Compare: diff, trend, health (appended) ----------------------------------------------------
-# Imports here rather than at the top because this section was appended to a shared file.
-
-import math  # noqa: E402
-
-from ckptlib.types import CheckpointDiff, RunHealth, RunTrends, SkippedCheckpoint  # noqa: E402
-
-
-def _number(value):
-    """A JSON-safe number: NaN and Inf (never expected, but JSON cannot hold them) become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _shape(shape):
-    return list(shape) if shape is not None else None
+# --- Compare: diff, trend, health ---------------------------------------------------------------
 
 
 def diff_doc(diff: CheckpointDiff) -> dict:
@@ -186,26 +186,11 @@ def health_doc(health: RunHealth) -> dict:
     }
 
 
-# --- Graph, freeze, evaluate (appended) ---------------------------------------------------------
-# Imports here rather than at the top because this section was appended to a shared file.
-
-import math as _math  # noqa: E402
-
-from ckptlib.types import (EvalHistory, EvalResult, FreezeResult, MetaGraphInfo,  # noqa: E402
-                           NodeDefInfo, PlaceholderInfo)
-
-
-def _dims(shape):
-    """A shape for JSON: None (unknown rank) -> null; unknown dimensions -> null inside the list."""
-    return list(shape) if shape is not None else None
-
-
-def _finite(value):
-    return value if not isinstance(value, float) or _math.isfinite(value) else None
+# --- Graph, freeze, evaluate ------------------------------------------------------------------
 
 
 def _placeholder_doc(p: PlaceholderInfo) -> dict:
-    return {"name": p.name, "dtype": p.dtype, "shape": _dims(p.shape), "has_default": p.has_default, "role": p.role}
+    return {"name": p.name, "dtype": p.dtype, "shape": _shape(p.shape), "has_default": p.has_default, "role": p.role}
 
 
 def graph_doc(info: MetaGraphInfo) -> dict:
@@ -232,8 +217,8 @@ def graph_doc(info: MetaGraphInfo) -> dict:
         "signatures": {
             s.key: {
                 "method_name": s.method_name,
-                "inputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _dims(t.shape)} for t in s.inputs},
-                "outputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _dims(t.shape)} for t in s.outputs},
+                "inputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _shape(t.shape)} for t in s.inputs},
+                "outputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _shape(t.shape)} for t in s.outputs},
             }
             for s in info.signatures
         },
@@ -272,12 +257,12 @@ def eval_doc(result: EvalResult) -> dict:
         "per_class_accuracy": list(result.per_class_accuracy),
         "confusion": [list(row) for row in result.confusion],
         "device": result.device,
-        "images_per_second": _finite(result.images_per_second),
+        "images_per_second": _number(result.images_per_second),
         "batch_size": result.batch_size,
         "raw_pixels": result.raw_pixels,
         "feeds": dict(result.feeds),
         "metric": None if result.metric is None else {"name": result.metric.name,
-                                                      "value": _finite(result.metric.value)},
+                                                      "value": _number(result.metric.value)},
     }
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ckptlib import _tf, errors, graphscan, metagraph, opsafety
+from ckptlib import _tf, bundle, errors, graphscan, metagraph, opsafety
 from ckptlib.errors import GraphTooLarge, NodeNotFound, UnsafeDestination
 from ckptlib.reader import open_checkpoint, resolve_prefix
 from ckptlib.types import FreezeResult
@@ -94,6 +94,7 @@ def freeze_graph_def(prefix: str, outputs, *, meta: str | None = None) -> Frozen
         raise errors.NotFound(
             f"Cannot freeze checkpoint '{prefix}': {os.path.basename(meta_path)} is missing, and freezing needs the "
             f"graph (TF2 object-based checkpoints have none).{hint}")
+    _check_files(prefix)
     meta_def = metagraph.load_meta_graph_def(meta_path)
     index = graphscan.GraphIndex(meta_def.graph_def.node)
     for name in names:
@@ -114,6 +115,18 @@ def freeze_graph_def(prefix: str, outputs, *, meta: str | None = None) -> Frozen
         raise GraphTooLarge(f"Cannot freeze checkpoint '{prefix}': the frozen graph would be "
                             f"{graph_def.ByteSize()} bytes, over protobuf's 2 GB limit.")
     return FrozenGraph(graph_def, prefix, meta_path, names, pins, len(variables))
+
+
+def _check_files(prefix: str) -> None:
+    """Name a missing or truncated data shard up front: TF's restore error hides it in a long message."""
+    index = bundle.read_index(prefix)
+    for shard, needed in sorted(index.expected_shard_sizes().items()):
+        path = index.data_path(shard)
+        have = os.path.getsize(path) if os.path.exists(path) else None
+        if have is None or have < needed:
+            state = "is missing" if have is None else f"is truncated ({have} bytes, the index needs {needed})"
+            raise errors.IncompleteCheckpoint(
+                f"Cannot freeze checkpoint '{prefix}': data file {os.path.basename(path)} {state}.")
 
 
 def _check_safe(meta_def, needed: set[str], meta_path: str) -> None:

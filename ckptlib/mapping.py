@@ -43,7 +43,7 @@ class NameMapping:
             try:
                 compiled.append((re.compile(pattern), repl, f"{pattern}={repl}"))
             except re.error as exc:
-                raise BadMappingRule(f"Bad --map rule '{pattern}={repl}': invalid regex ({exc}).") from None
+                raise BadMappingRule(f"Bad mapping rule '{pattern}={repl}': invalid regex ({exc}).") from None
         return tuple(compiled)
 
     @property
@@ -61,7 +61,7 @@ class NameMapping:
             try:
                 name = pattern.sub(repl, name)
             except (re.error, IndexError) as exc:  # a bad group reference only shows on the first match
-                raise BadMappingRule(f"Bad --map rule '{text}': {exc}.") from None
+                raise BadMappingRule(f"Bad mapping rule '{text}': {exc}.") from None
         return name
 
     def apply_all(self, names: Iterable[str]) -> dict[str, str]:
@@ -83,7 +83,7 @@ def parse_rule(text: str) -> tuple[str, str]:
     """'REGEX=REPL' -> (REGEX, REPL); the regex is compiled here so a typo fails early."""
     parts = _SEPARATOR.split(text, maxsplit=1)
     if len(parts) != 2 or not parts[0]:
-        raise BadMappingRule(f"Bad --map rule '{text}': expected REGEX=REPL, e.g. '^resnet/=model/backbone/'.")
+        raise BadMappingRule(f"Bad mapping rule '{text}': expected REGEX=REPL, e.g. '^resnet/=model/backbone/'.")
     NameMapping(rules=(tuple(parts),))  # compiles, or raises BadMappingRule naming the rule
     return parts[0], parts[1]
 

@@ -10,7 +10,7 @@ from ckptlib import report
 from ckptlib.kinds import KINDS
 from ckptlib.mapping import parse_rule
 from ui import data, figures, figures_compare
-from ui.pickers import checkpoint_picker, previous_complete, text_param
+from ui.pickers import checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
@@ -21,6 +21,7 @@ if selection.history is None:
 runs = data.runs(selection.root)
 run_b = selection.run.name
 ckpt_b = selection.checkpoint.name if selection.checkpoint else None
+reset_when_changed("diff_sidebar", (run_b, ckpt_b), ("a_run", "a_ckpt", "b_run", "b_ckpt"))
 left, right = st.columns(2)
 entry_a = checkpoint_picker(left, "A", "a", runs, run_b, previous_complete(selection.history.checkpoints, ckpt_b))
 entry_b = checkpoint_picker(right, "B", "b", runs, run_b, ckpt_b)
@@ -31,22 +32,34 @@ with st.expander("Name mapping and tolerance", expanded=bool(st.query_params.get
     rules_text = text_param(st.text_area, "Rules applied to A's names, one REGEX=REPL per line", "map",
                             placeholder="^resnet/=model/backbone/")
     strip = text_param(st.text_input, "Strip this prefix from A's names", "strip")
-    atol = float(text_param(st.text_input, "atol: differences up to this count as unchanged", "atol") or 0)
+    atol_text = text_param(st.text_input, "atol: differences up to this count as unchanged", "atol")
+atol = parse_atol(atol_text)
 with errors_shown():
     rules = tuple(parse_rule(line.strip()) for line in rules_text.splitlines() if line.strip())
     result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
 
 summary = result.summary
+st.caption("Every variable, all kinds:")
 for col, (status, count) in zip(st.columns(len(summary)), summary.items()):
     col.metric(status.replace("_", " "), count)
 if result.suggestions:
     pairs = ", ".join(f"{p.removed} → {p.added}" for p in result.suggestions[:5])
-    rule_hint = f" Try the rule `{result.suggested_rules[0]}`." if result.suggested_rules else ""
-    st.info(f"Unmatched variables that look renamed (same shape and dtype): {pairs}.{rule_hint}")
+    st.info(f"Unmatched variables that look renamed (same shape and dtype): {pairs}.")
+    if result.suggested_rules:
+        # A callback: the rules' text area already exists in this run, so only a callback may change it.
+        rule = result.suggested_rules[0]
+        st.button(f"Apply the rule {rule}", key="apply_rule", on_click=lambda: st.session_state.update(
+            map="\n".join(filter(None, [rules_text, rule]))))
+nonfinite = [r for r in result.variables if r.nonfinite]
+if nonfinite:
+    st.warning(f"{len(nonfinite)} variable(s) hold NaN or Inf in A or B ({', '.join(r.name for r in nonfinite[:5])}): "
+               "those positions count as changed but are left out of the norms (see the nonfinite column).")
 
 c1, c2, c3 = st.columns([2, 2, 1])
 kinds = c1.multiselect("Kinds", KINDS, default=["model"], key="diff_kinds",
                        help="Model weights by default; add optimizer slots, counters or metadata here.")
+# A new pair of checkpoints (or rules) resets the status filter to the statuses that diff has.
+reset_when_changed("diff_result", (result.a, result.b, rules, strip, atol), ("diff_status",))
 statuses = c2.multiselect("Status", list(summary), default=[s for s, n in summary.items() if n], key="diff_status")
 scope = c3.text_input("Scope contains", key="diff_scope")
 rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
@@ -61,14 +74,15 @@ table = pd.DataFrame({
     "mean_abs_diff": [r.mean_abs_diff for r in rows],
     "cosine": [r.cosine for r in rows],
     "frac_changed": [r.frac_changed for r in rows],
+    "nonfinite": [r.nonfinite for r in rows],
     "name_a": [r.name_a for r in rows],
 })
 table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 460))
 doc = report.diff_doc(result)
 d1, d2, _ = st.columns([1, 1, 4])
-d1.download_button("Export CSV", table.to_csv(index=False), "diff.csv", "text/csv")
-d2.download_button("Export JSON", json.dumps(doc, indent=2), "diff.json", "application/json")
+d1.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")
+d2.download_button("JSON (every variable)", json.dumps(doc, indent=2), "diff.json", "application/json")
 if any(r.rel_change is not None for r in rows):
     st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
 

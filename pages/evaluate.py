@@ -17,19 +17,29 @@ entry = selection.checkpoint
 
 st.header("1 · Freeze a checkpoint", divider="gray")
 outputs = ()
-meta = entry.prefix + ".meta" if entry and entry.has_meta else None
-if entry is None or not entry.complete or meta is None:
-    st.info("Choose a complete checkpoint with a .meta file in the sidebar to freeze it.")
+# The output nodes come from the chosen checkpoint's .meta, else from the newest .meta of the run
+# (one training graph per run), so accuracy over the run works even when the chosen one is broken.
+run_meta = next((e.prefix + ".meta" for e in reversed(selection.history.checkpoints) if e.has_meta), None)
+meta = entry.prefix + ".meta" if entry and entry.has_meta else run_meta
+if meta is None:
+    st.info(f"Run {selection.run.name} has no .meta file: there is no graph to freeze (TF2 object-based "
+            "checkpoints carry none). A frozen .pb can still be evaluated below.")
 else:
     with errors_shown():
         graph = data.meta_graph(meta, True)
     suggested = [o.name for o in graph.suggested_outputs]
     outputs = tuple(st.multiselect("Output nodes (suggested, best first)", suggested + [o.name for o in graph.ops
                                    if o.name not in suggested], default=suggested[:1], key="freeze_outputs"))
-    if st.button("Freeze", type="primary", disabled=not outputs, key="freeze"):
+    can_freeze = entry is not None and entry.complete
+    if not can_freeze:
+        st.warning("The checkpoint chosen in the sidebar is incomplete or missing: choose another one to freeze it.")
+    if st.button("Freeze", type="primary", disabled=not (outputs and can_freeze), key="freeze"):
         with errors_shown(), st.spinner("Freezing…"):
             st.session_state["frozen"] = data.freeze(entry.prefix, outputs)
+            st.session_state.pop("eval_model", None)  # evaluate what was just frozen, not the previous pick
     frozen = st.session_state.get("frozen")
+    if frozen is not None and (entry is None or frozen.checkpoint != entry.prefix):
+        frozen = None  # frozen from another checkpoint: not offered under this one
     if frozen is not None:
         st.success(f"Froze {os.path.basename(frozen.checkpoint)}: {frozen.num_nodes} nodes, {frozen.bytes:,} bytes, "
                    f"{frozen.num_variables} variables turned into constants; outputs {', '.join(frozen.outputs)}."
@@ -39,10 +49,10 @@ else:
                                "application/octet-stream")
 
 st.header("2 · Evaluate a frozen graph on MNIST", divider="gray")
-candidates = data.frozen_candidates(selection.run.path, st.session_state.get("frozen"))
+candidates = data.frozen_candidates(selection.run.path, frozen if meta else None)
 upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])
 if upload is not None:
-    candidates = {f"uploaded: {upload.name}": data.store_upload(upload.getvalue())} | candidates
+    candidates = {f"uploaded: {upload.name}": data.store_upload(upload.name, upload.getvalue())} | candidates
 if not candidates:
     st.info("Freeze a checkpoint above, or upload a .pb.")
 else:
@@ -75,7 +85,9 @@ else:
         eval_view.show_result(result, data.mnist(request[2]))
 
 st.header("3 · Accuracy over the run", divider="gray")
-if not outputs:
+if meta is None:
+    st.info("Accuracy over the run needs a .meta graph to freeze each checkpoint with; this run has none.")
+elif not outputs:
     st.info("Pick the output nodes in step 1: every complete checkpoint of the run is frozen with them.")
 elif st.button(f"Freeze and evaluate every checkpoint of {selection.run.name}", key="eval_history"):
     st.session_state["history_request"] = (selection.run.path, outputs)

@@ -20,7 +20,8 @@ if not metas:
     st.info(f"Run {selection.run.name} has no .meta file (TF2 object-based checkpoints carry no graph).")
     st.stop()
 names = [os.path.basename(m) for m in metas]
-default = f"{selection.checkpoint.name}.meta" if selection.checkpoint else names[-1]
+latest = selection.history.latest
+default = next((f"{e.name}.meta" for e in (selection.checkpoint, latest) if e is not None and e.has_meta), names[-1])
 c1, c2 = st.columns([3, 1])
 chosen = url_picker(c1.selectbox, ".meta file", names, "meta", default=default)
 clear = c2.toggle("clear_devices", key="clear_devices", help="Drop device pins, as import_meta_graph(clear_devices=True)")
@@ -33,9 +34,12 @@ cols[0].metric("Operations", info.num_ops)
 cols[1].metric("Op types", len(info.op_type_counts))
 cols[2].metric("Collections", len(info.collections))
 cols[3].metric("TensorFlow", info.tensorflow_version or "—")
-if info.devices:
-    st.warning(f"Device pins: {', '.join(info.devices)} — a graph pinned to a GPU fails on a machine without one "
-               "unless it is imported with clear_devices=True (toggle above) or soft placement.")
+accelerators = [d for d in info.devices if "GPU" in d.upper() or "TPU" in d.upper()]
+if accelerators:
+    st.warning(f"Device pins: {', '.join(accelerators)} — a graph pinned to an accelerator fails on a machine "
+               "without one unless it is imported with clear_devices=True (toggle above) or soft placement.")
+elif info.devices:
+    st.info(f"Device pins: {', '.join(info.devices)} (CPU only: harmless on any machine).")
 elif info.cleared_devices:
     st.info(f"Cleared device pins: {', '.join(info.cleared_devices)}.")
 

@@ -57,4 +57,9 @@ table = pd.DataFrame(
     }
 )
 st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"saved": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+             column_config={"saved": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                            "problem": st.column_config.TextColumn("problem", width="large")})
+problems = [e for e in entries if e.problem]
+if problems:
+    with st.expander(f"Problems in full ({len(problems)})", expanded=len(problems) <= 3):
+        st.markdown("\n".join(f"- **{e.name}**: {e.problem}" for e in problems))

@@ -58,6 +58,9 @@ st.subheader(info.display_name)
 st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} elements · "
            f"{human_bytes(info.nbytes)} · {info.kind}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")
+if info.dtype in ("string", "bool"):
+    st.caption("Strings and bools have no numeric statistics.")
+    labels = ()
 for col, label in zip(st.columns(4) + st.columns(4), labels):
     value = getattr(stats, label)
     col.metric(label.replace("_", " "), "—" if value is None else f"{value:.4g}" if isinstance(value, float) else value)
@@ -76,5 +79,7 @@ st.markdown("**Values**" + (" (first values)" if summary.preview_truncated else 
 if isinstance(summary.preview, list) and len(info.shape) <= 2 and not summary.preview_truncated:
     st.dataframe(pd.DataFrame(summary.preview if len(info.shape) == 2 else {"value": summary.preview}),
                  width="stretch")
-else:
+elif isinstance(summary.preview, list):
     st.json(summary.preview, expanded=False)
+else:  # a scalar: st.json would try to parse a string as JSON
+    st.code(repr(summary.preview)[:5000], language=None)

@@ -223,9 +223,12 @@ def freeze(prefix: str, outputs: tuple[str, ...]) -> FreezeResult:
     return _memoised(key, lambda progress: freeze_checkpoint(prefix, list(outputs), out), "Freezing")
 
 
-def store_upload(content: bytes) -> str:
-    """Save an uploaded .pb under the scratch folder, named by its hash; returns the path."""
-    path = os.path.join(_scratch("uploads"), hashlib.sha256(content).hexdigest()[:32] + ".pb")
+def store_upload(name: str, content: bytes) -> str:
+    """Save an uploaded .pb under the scratch folder (a folder per content hash, the file keeps its
+    name so that errors name what the user uploaded); returns the path."""
+    folder = os.path.join(_scratch("uploads"), hashlib.sha256(content).hexdigest()[:32])
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, os.path.basename(name) or "uploaded.pb")
     if not os.path.exists(path):
         with open(path, "wb") as handle:
             handle.write(content)

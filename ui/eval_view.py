@@ -18,7 +18,7 @@ def confusion_figure(result: EvalResult) -> go.Figure:
                                colorscale="Blues", text=matrix, texttemplate="%{text}",
                                hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(title="Confusion matrix", xaxis_title="predicted", yaxis_title="true", height=460,
-                      yaxis={"autorange": "reversed"}, margin={"t": 40, "b": 40})
+                      yaxis={"autorange": "reversed", "dtick": 1}, xaxis={"dtick": 1}, margin={"t": 40, "b": 40})
     return fig
 
 

@@ -41,7 +41,7 @@ def timeline(history: RunHistory) -> go.Figure:
             )
         )
     fig.update_layout(xaxis_title="time saved", yaxis_title="step", height=360, margin={"t": 30, "b": 40},
-                      legend={"orientation": "h", "y": 1.12})
+                      legend={"orientation": "h", "y": 1.12}, showlegend=True)
     return fig
 
 
@@ -66,6 +66,8 @@ def as_matrix(array: np.ndarray) -> np.ndarray | None:
 def heatmap(matrix: np.ndarray, title: str = "") -> go.Figure:
     """A heatmap, block-averaged down to at most MAX_HEATMAP_SIDE per side so the browser stays fast."""
     values = np.asarray(matrix, dtype=np.float64)
+    # Axis labels stay in the original rows/columns: each block is labelled by its first index.
+    ticks = [np.arange(values.shape[0]), np.arange(values.shape[1])]
     for axis in (0, 1):
         factor = -(-values.shape[axis] // MAX_HEATMAP_SIDE)
         if factor > 1:
@@ -76,6 +78,8 @@ def heatmap(matrix: np.ndarray, title: str = "") -> go.Figure:
             shape = list(padded.shape)
             shape[axis : axis + 1] = [shape[axis] // factor, factor]
             values = np.nanmean(padded.reshape(shape), axis=axis + 1)
-    fig = go.Figure(go.Heatmap(z=values, colorscale="RdBu", zmid=0))
+            ticks[axis] = ticks[axis][::factor]
+    fig = go.Figure(go.Heatmap(z=values, y=ticks[0], x=ticks[1], colorscale="RdBu", zmid=0,
+                               hovertemplate="row %{y}, column %{x}: %{z:.4g}<extra></extra>"))
     fig.update_layout(title=title, height=420, margin={"t": 40, "b": 40}, yaxis={"autorange": "reversed"})
     return fig

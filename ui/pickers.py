@@ -28,11 +28,38 @@ def checkpoint_picker(column, label: str, key: str, runs: tuple[RunSummary, ...]
 
 
 def previous_complete(entries: tuple[CheckpointEntry, ...], name: str | None) -> str | None:
-    """The complete checkpoint just before `name` (the natural A for B = `name`), else the first."""
+    """The complete checkpoint just before `name` (the natural A for B = `name`); for the first one,
+    the next one, so that A and B differ whenever the run has two checkpoints."""
     complete = [e.name for e in entries if e.complete]
-    if name in complete and complete.index(name) > 0:
-        return complete[complete.index(name) - 1]
+    if name in complete:
+        at = complete.index(name)
+        return complete[at - 1] if at > 0 else complete[min(1, len(complete) - 1)]
     return complete[0] if complete else None
+
+
+def reset_when_changed(marker: str, value, keys: tuple[str, ...]) -> None:
+    """Forget the widgets `keys` (and their URL entries) when `value` differs from the last run's.
+
+    The first run of a session only records the value, so a shared link keeps every parameter.
+    """
+    previous = st.session_state.get(marker)
+    st.session_state[marker] = value
+    if previous is not None and previous != value:
+        for key in keys:
+            st.session_state.pop(key, None)
+            st.query_params.pop(key, None)
+
+
+def parse_atol(text: str) -> float:
+    """The atol field as a number >= 0; anything else is shown as an error and stops the page."""
+    try:
+        atol = float(text) if text.strip() else 0.0
+    except ValueError:
+        atol = -1.0
+    if not atol >= 0:  # also NaN
+        st.error(f"atol must be a number ≥ 0, not '{text}'.", icon=":material/error:")
+        st.stop()
+    return atol
 
 
 def text_param(widget, label: str, key: str, default: str = "", **kwargs) -> str:

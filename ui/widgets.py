@@ -78,6 +78,10 @@ def sidebar() -> Selection:
         history = data.history(run.path)
     entries = {e.name: e for e in history.checkpoints}
     default = history.latest.name if history.latest else None
+    if st.session_state.get("_ckpt_run", run.path) != run.path:
+        st.session_state.pop("ckpt", None)  # another run: start from its latest, not a same-named step
+        st.query_params.pop("ckpt", None)
+    st.session_state["_ckpt_run"] = run.path
     ckpt_name = url_picker(side.selectbox, "Checkpoint", list(entries), "ckpt", default=default,
                            format_func=lambda n: checkpoint_label(entries[n]))
     selection = Selection(root, run, history, entries.get(ckpt_name))

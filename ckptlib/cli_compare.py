@@ -116,10 +116,13 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
         name = r.name if r.name_a in (None, r.name) else f"{r.name} (A: {r.name_a})"
         rows.append([name, r.status, r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
                      _pair(r.dtype_a or "-", r.dtype_b or "-"), number(r.rel_change), number(r.l2_diff),
-                     number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed)])
+                     number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed), number(r.nonfinite or None)])
     if rows:
         lines.append(table(["name", "status", "kind", "shape", "dtype", "rel_change", "l2_diff", "max_abs_diff",
-                            "cosine", "changed"], rows))
+                            "cosine", "changed", "nan/inf"], rows))
+    if any(r.nonfinite for r in diff.variables):
+        lines.append("nan/inf: positions holding NaN or Inf in A or B; they count as changed but are left out "
+                     "of rel_change, l2_diff, max_abs_diff and cosine.")
     hidden = diff.summary["unchanged"] if not show_all else 0
     if hidden:
         lines.append(f"({hidden} unchanged variables not listed; --all lists them)")

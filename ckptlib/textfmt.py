@@ -19,7 +19,7 @@ def human_bytes(size: int | None) -> str:
 def human_time(stamp: float | None) -> str:
     if stamp is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp))
 
 
 def number(value) -> str:

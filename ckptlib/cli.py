@@ -7,10 +7,10 @@ import json
 import os
 import sys
 
-from ckptlib import cli_compare, cli_graph, errors, report
+from ckptlib import cli_compare, cli_graph, errors, report, storage
 from ckptlib.history import find_runs, load_history
 from ckptlib.reader import BACKENDS, open_checkpoint
-from ckptlib.stats import summarize
+from ckptlib.stats import summarize_variable
 from ckptlib.textfmt import human_bytes, human_time, number, table
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runs(args):
-    root = os.path.abspath(args.root)
+    root = storage.absolute(args.root)
     runs = find_runs(root)
     rows = [[r.name, str(r.num_checkpoints), number(r.latest_step), r.path] for r in runs]
     text = table(["run", "checkpoints", "latest step", "path"], rows) if runs else f"No checkpoints under {args.root}."
@@ -94,7 +94,7 @@ def _vars(args):
 def _show(args):
     ckpt = open_checkpoint(args.ckpt, backend=args.reader)
     info = ckpt.info(args.var)
-    summary = summarize(ckpt.prefix, info, ckpt.read(args.var))
+    summary = summarize_variable(ckpt, args.var)  # large tensors streamed, not read whole
     doc = report.show_doc(summary)
     stats = "\n".join(f"  {key:<14}{number(value)}" for key, value in doc["stats"].items())
     preview = json.dumps(summary.preview)

@@ -1,4 +1,4 @@
-"""Compare two checkpoints variable by variable, holding one pair of tensors in memory at a time.
+"""Compare two checkpoints variable by variable, streaming each pair of tensors chunk by chunk.
 
 NaN/Inf semantics (the same as TensorStats, which leaves NaN/Inf out of min..l2):
 - equality decides `status`, `num_changed` and `frac_changed` at every position: NaN vs NaN and an
@@ -10,39 +10,22 @@ NaN/Inf semantics (the same as TensorStats, which leaves NaN/Inf out of min..l2)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
+from ckptlib.diffstats import ArrayComparison, compare_chunks
 from ckptlib.mapping import NameMapping, suggest_pairs, suggest_rules
 from ckptlib.reader import Checkpoint
-from ckptlib.stats import CHUNK, as_float_components
+from ckptlib.stats import as_float_components
 from ckptlib.types import CheckpointDiff, VariableDiff, VariableInfo
 
 Progress = Callable[[int, int, str], None]
-# Sums of squares overflow float64 past ~2**511 and underflow below ~2**-537: outside this band
-# the values are scaled by a power of two first, which is exact and cancels out of every ratio.
-_SAFE_PEAK = (2.0**-200, 2.0**200)
-
-
-@dataclass(frozen=True)
-class ArrayComparison:
-    """The diff statistics of two same-shape arrays (see VariableDiff for each field)."""
-
-    l2_diff: float | None
-    rel_change: float | None
-    max_abs_diff: float | None
-    mean_abs_diff: float | None
-    cosine: float | None
-    frac_changed: float | None
-    num_changed: int
-    nonfinite: int | None
 
 
 def compare_arrays(a: np.ndarray, b: np.ndarray, atol: float = 0.0) -> ArrayComparison:
-    """Statistics of b - a in float64, chunk by chunk; strings and bools by equality only.
+    """Statistics of b - a in float64, block by block; strings and bools by equality only.
 
     >>> compare_arrays(np.array([1.0, 2.0]), np.array([1.0, 4.0])).l2_diff
     2.0
@@ -51,89 +34,10 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, atol: float = 0.0) -> ArrayComp
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     fa, fb = as_float_components(a), as_float_components(b)
     if fa is None or fb is None or a.dtype == np.bool_ or b.dtype == np.bool_:
-        return _compare_equality(a.reshape(-1), b.reshape(-1))
+        return compare_chunks([a.reshape(-1)], [b.reshape(-1)], equality=True)
     if fa.size != fb.size:
         raise ValueError("a complex tensor is compared with a real one")
-    return _compare_numbers(fa, fb, atol)
-
-
-def _compare_equality(fa: np.ndarray, fb: np.ndarray) -> ArrayComparison:
-    changed = 0
-    for start in range(0, fa.size, CHUNK):
-        changed += int(np.count_nonzero(fa[start : start + CHUNK] != fb[start : start + CHUNK]))
-    frac = changed / fa.size if fa.size else None
-    return ArrayComparison(None, None, None, None, None, frac, changed, None)
-
-
-def _scale(*flats: np.ndarray) -> float:
-    """1.0, or the power of two that brings the largest finite |value| into [0.5, 1)."""
-    if not any(f.dtype == np.float64 for f in flats):
-        return 1.0  # narrower types and integers cannot overflow a float64 sum of squares
-    peak = 0.0
-    for flat in flats:
-        for start in range(0, flat.size, CHUNK):
-            chunk = np.abs(flat[start : start + CHUNK])
-            chunk = chunk[np.isfinite(chunk)]
-            if chunk.size:
-                peak = max(peak, float(chunk.max()))
-    if peak == 0.0 or _SAFE_PEAK[0] <= peak <= _SAFE_PEAK[1]:
-        return 1.0
-    return math.ldexp(1.0, -math.frexp(peak)[1])
-
-
-def _compare_numbers(fa: np.ndarray, fb: np.ndarray, atol: float) -> ArrayComparison:
-    # float64 holds integers exactly only up to 2**53: with atol 0, compare integers in their own type.
-    exact_ints = atol == 0 and fa.dtype.kind in "iu" and fb.dtype.kind in "iu"
-    scale = _scale(fa, fb)
-    changed = count = nonfinite = 0
-    sum_d2 = sum_a2 = sum_b2 = sum_ab = sum_abs = peak_abs = 0.0
-    for start in range(0, fa.size, CHUNK):
-        ra, rb = fa[start : start + CHUNK], fb[start : start + CHUNK]
-        ca, cb = ra.astype(np.float64), rb.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            if exact_ints:
-                differs = ra != rb
-            else:
-                same = (np.abs(cb - ca) <= atol) | (ca == cb) | (np.isnan(ca) & np.isnan(cb))
-                differs = ~same
-        changed += int(np.count_nonzero(differs))
-        finite = np.isfinite(ca) & np.isfinite(cb)
-        if not finite.all():
-            nonfinite += int(finite.size - np.count_nonzero(finite))
-            ca, cb = ca[finite], cb[finite]
-        if scale != 1.0:
-            ca, cb = ca * scale, cb * scale
-        delta = cb - ca
-        count += ca.size
-        sum_d2 += float(np.dot(delta, delta))
-        sum_a2 += float(np.dot(ca, ca))
-        sum_b2 += float(np.dot(cb, cb))
-        sum_ab += float(np.dot(ca, cb))
-        if delta.size:
-            absolute = np.abs(delta)
-            sum_abs += float(absolute.sum())
-            peak_abs = max(peak_abs, float(absolute.max()))
-    frac = changed / fa.size if fa.size else None
-    if count == 0:
-        return ArrayComparison(None, None, None, None, None, frac, changed, nonfinite)
-    norm_d, norm_a, norm_b = math.sqrt(sum_d2), math.sqrt(sum_a2), math.sqrt(sum_b2)
-    cosine = None
-    if norm_a > 0 and norm_b > 0:
-        cosine = min(1.0, max(-1.0, sum_ab / (norm_a * norm_b)))  # rounding may step just past +-1
-    return ArrayComparison(
-        l2_diff=_finite(norm_d / scale),
-        rel_change=_finite(norm_d / norm_a) if norm_a > 0 else None,
-        max_abs_diff=_finite(peak_abs / scale),
-        mean_abs_diff=_finite(sum_abs / count / scale),
-        cosine=cosine,
-        frac_changed=frac,
-        num_changed=changed,
-        nonfinite=nonfinite,
-    )
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+    return compare_chunks([fa], [fb], atol)
 
 
 def comparable_dtypes(dtype_a: str, dtype_b: str) -> bool:
@@ -166,7 +70,10 @@ def _row(a: Checkpoint, b: Checkpoint, info_a: VariableInfo | None, info_b: Vari
     status = "dtype_changed" if info_a.dtype != info_b.dtype else None
     if status and not comparable_dtypes(info_a.dtype, info_b.dtype):
         return replace(base, status=status)
-    result = compare_arrays(a.read(info_a.name), b.read(info_b.name), atol)
+    # A and B stream in lockstep, chunk by chunk: memory does not grow with the tensor's size. A damaged
+    # tensor raises (CorruptCheckpoint after its last chunk) before any statistic of it is kept.
+    equality = bool({info_a.dtype, info_b.dtype} & {"string", "bool"})
+    result = compare_chunks(a.iter_chunks(info_a.name), b.iter_chunks(info_b.name), atol, equality)
     return replace(
         base,
         status=status or ("changed" if result.num_changed else "unchanged"),

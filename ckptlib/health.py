@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ckptlib.diff import Progress
 from ckptlib.reader import Checkpoint
-from ckptlib.stats import tensor_stats
+from ckptlib.stats import variable_stats
 from ckptlib.trends import run_trends
 from ckptlib.types import HealthFlag, RunHealth, RunHistory, RunTrends, TrendPoint, VariableInfo, VariableTrend
 
@@ -26,7 +26,7 @@ def checkpoint_health(ckpt: Checkpoint, include_optimizer: bool = False) -> tupl
     for info in ckpt.variables:
         if not _examined(info, include_optimizer):
             continue
-        stats = tensor_stats(ckpt.read(info.name))
+        stats = variable_stats(ckpt, info.name)  # streamed: large tensors are never held whole
         if stats.nan or stats.inf:
             flags.append(HealthFlag(ckpt.prefix, None, info.name, "nan_inf",
                                     f"{stats.nan} NaN and {stats.inf} Inf of {info.num_elements} values."))

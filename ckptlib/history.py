@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ckptlib import errors
+from ckptlib import errors, storage
 from ckptlib.retention import ORPHAN_SENTENCE, explain_v1_preserved
 from ckptlib.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.types import CheckpointEntry, RunHistory, RunSummary
@@ -24,11 +24,11 @@ _PRESERVE_SLACK_S = 5.0
 
 def find_runs(root: str) -> tuple[RunSummary, ...]:
     """Every folder under `root` (itself included) that holds checkpoints; hidden folders skipped."""
-    root = os.path.abspath(os.path.expanduser(str(root)))
-    if not os.path.isdir(root):
+    root = storage.absolute(root)
+    if not storage.isdir(root):
         raise errors.NotFound(f"Cannot list runs under '{root}': no such folder.")
     runs = []
-    for folder, subdirs, files in os.walk(root, onerror=None):
+    for folder, subdirs, files in storage.walk(root):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and not _TEMP_DIR.match(d))
         if not any(_is_checkpoint_file(f) for f in files):
             continue
@@ -37,7 +37,7 @@ def find_runs(root: str) -> tuple[RunSummary, ...]:
         runs.append(
             RunSummary(
                 path=folder,
-                name=os.path.relpath(folder, root) if folder != root else ".",
+                name=storage.relative(folder, root),
                 num_checkpoints=len(history.checkpoints),
                 latest_step=latest.step if latest else None,
             )
@@ -62,8 +62,8 @@ class _Files:
 
 def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = None) -> RunHistory:
     """The run's checkpoints sorted by step, each flagged in_state/latest/complete/orphan/missing."""
-    run_dir = os.path.abspath(os.path.expanduser(str(run_dir)))
-    if not os.path.isdir(run_dir):
+    run_dir = storage.absolute(run_dir)
+    if not storage.isdir(run_dir):
         raise errors.NotFound(f"Cannot read run '{run_dir}': no such folder.")
     problem = None
     notes: list[str] = []
@@ -107,7 +107,7 @@ def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], 
     for name, found in files.items():
         if name in listed or not found.index:
             continue
-        mtime = _mtime(os.path.join(run_dir, name), [os.path.join(run_dir, name + ".index")])
+        mtime = _mtime(storage.join(run_dir, name), [storage.join(run_dir, name + ".index")])
         if mtime is not None and stamp - _PRESERVE_SLACK_S <= mtime <= stamp + _PRESERVE_SLACK_S:
             return True
     return False
@@ -115,23 +115,23 @@ def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], 
 
 def _scan(run_dir: str) -> dict[str, _Files]:
     found: dict[str, _Files] = {}
-    with os.scandir(run_dir) as listing:
-        for item in listing:
-            name = item.name
-            if item.is_dir():
-                temp = _TEMP_DIR.match(name)
-                if temp:
-                    found.setdefault(temp.group("prefix"), _Files()).temp_dir = name
-                continue
-            if name.endswith(".index"):
-                found.setdefault(name[: -len(".index")], _Files()).index = True
-            elif data := _DATA.match(name):
-                files = found.setdefault(data.group("prefix"), _Files())
-                files.shards[int(data.group("shard"))] = name
-                files.num_shards = int(data.group("total"))
+    listing = storage.listdir(run_dir)
+    for name, is_dir in listing:
+        if is_dir:
+            temp = _TEMP_DIR.match(name)
+            if temp:
+                found.setdefault(temp.group("prefix"), _Files()).temp_dir = name
+            continue
+        if name.endswith(".index"):
+            found.setdefault(name[: -len(".index")], _Files()).index = True
+        elif data := _DATA.match(name):
+            files = found.setdefault(data.group("prefix"), _Files())
+            files.shards[int(data.group("shard"))] = name
+            files.num_shards = int(data.group("total"))
     # A .meta counts only beside checkpoint files: export_meta_graph alone writes no checkpoint.
+    plain_files = {name for name, is_dir in listing if not is_dir}
     for prefix, files in found.items():
-        files.meta = os.path.isfile(os.path.join(run_dir, prefix + ".meta"))
+        files.meta = prefix + ".meta" in plain_files
     return found
 
 
@@ -142,8 +142,8 @@ def _state_prefixes(state: CheckpointState | None, run_dir: str, files: dict[str
     moved = []
 
     def local(path: str) -> str:
-        if not os.path.isabs(path):
-            path = os.path.normpath(os.path.join(run_dir, path))
+        if not storage.isabs(path):
+            path = storage.normalize(storage.join(run_dir, path))
         if os.path.dirname(path) == run_dir:
             return os.path.basename(path)
         # Written on another machine or before the folder moved: look for it by name in run_dir.
@@ -167,9 +167,9 @@ def _state_prefixes(state: CheckpointState | None, run_dir: str, files: dict[str
 
 
 def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_until, read_step) -> CheckpointEntry:
-    prefix = os.path.join(run_dir, name)
+    prefix = storage.join(run_dir, name)
     paths = [prefix + ".index"] if files.index else []
-    paths += [os.path.join(run_dir, f) for f in files.shards.values()]
+    paths += [storage.join(run_dir, f) for f in files.shards.values()]
     paths += [prefix + ".meta"] if files.meta else []
     size = sum(_size(p) for p in paths)
     problems = []
@@ -218,7 +218,7 @@ def _check_complete(prefix: str, files: _Files, problems: list[str]) -> bool:
     ok = True
     for shard, needed in sorted(index.expected_shard_sizes().items()):
         path = index.data_path(shard)
-        if not os.path.exists(path):
+        if not storage.exists(path):
             problems.append(f"Data file {os.path.basename(path)} is missing.")
             ok = False
         elif (have := _size(path)) < needed:
@@ -249,7 +249,7 @@ def _stored_step(prefix: str) -> int | None:
 
 def _size(path: str) -> int:
     try:
-        return os.path.getsize(path)
+        return storage.getsize(path)
     except OSError:
         return 0
 
@@ -257,6 +257,6 @@ def _size(path: str) -> int:
 def _mtime(prefix: str, paths: list[str]) -> float | None:
     index = prefix + ".index"
     if index in paths:
-        return os.path.getmtime(index)
-    times = [os.path.getmtime(p) for p in paths if os.path.exists(p)]
+        return storage.getmtime(index)
+    times = [t for t in (storage.getmtime(p) for p in paths if storage.exists(p)) if t is not None]
     return max(times) if times else None

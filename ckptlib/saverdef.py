@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 
+from ckptlib import storage
 from ckptlib.bundle.protos import BYTES, FIXED32, decode_message
 from ckptlib.bundle.table import FormatError
 
@@ -34,15 +34,12 @@ class Retention:
 def read_retention(meta_path: str) -> Retention | None:
     """The SaverDef's retention settings, or None when the file is absent, huge or unreadable."""
     try:
-        if os.path.getsize(meta_path) > MAX_META_BYTES:
-            return None
-        with open(meta_path, "rb") as handle:
-            raw = handle.read()
+        raw = storage.read_bytes(meta_path, MAX_META_BYTES)
         meta = decode_message(raw, {3: BYTES})
         if 3 not in meta:
             return None
         saver = decode_message(meta[3][-1], {4: 0, 6: FIXED32})
-    except (OSError, FormatError):
+    except (OSError, ValueError, FormatError):  # ValueError: larger than MAX_META_BYTES
         return None
     hours_bits = saver.get(6, [None])[-1]
     hours = struct.unpack("<f", hours_bits.to_bytes(4, "little"))[0] if hours_bits is not None else 0.0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import codecs
-import os
 import re
 from dataclasses import dataclass
 
-from ckptlib import errors
+from ckptlib import errors, storage
 
 STATE_FILENAME = "checkpoint"
 # Fields of CheckpointState, tensorflow/core/protobuf/checkpoint_state.proto (tensorflow/python/
@@ -30,14 +29,13 @@ class CheckpointState:
 
 def read_state(run_dir: str) -> CheckpointState | None:
     """The parsed state file of `run_dir`, None when there is none; StateFileError when unreadable."""
-    path = os.path.join(run_dir, STATE_FILENAME)
-    if not os.path.isfile(path):
+    path = storage.join(run_dir, STATE_FILENAME)
+    if not storage.isfile(path):
         return None
     try:
-        if os.path.getsize(path) > MAX_STATE_BYTES:
-            raise errors.StateFileError(f"Cannot parse state file '{path}': it is too large to be one.")
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = storage.read_bytes(path, MAX_STATE_BYTES)
+    except ValueError:
+        raise errors.StateFileError(f"Cannot parse state file '{path}': it is too large to be one.") from None
     except OSError as exc:
         raise errors.StateFileError(f"Cannot read state file '{path}': {exc.strerror}.") from exc
     return parse_state(raw, path)

@@ -29,7 +29,8 @@ def _fs(url: str):
     try:
         import fsspec
     except ImportError:
-        raise errors.CkptError(f"Cannot open '{url}': remote paths need fsspec (pip install 'ckptlib[remote]').") from None
+        hint = "pip install 'ckptlib[remote]'"
+        raise errors.CkptError(f"Cannot open '{url}': remote paths need fsspec ({hint}).") from None
     try:
         return fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:  # unknown protocol, or its backend package is missing
@@ -56,6 +57,13 @@ def normalize(path: str) -> str:
     scheme, rest = path.split("://", 1)
     lead = "/" if rest.startswith("/") else ""
     return f"{scheme}://{lead}{posixpath.normpath(rest).lstrip('/')}"
+
+
+def relative(path: str, start: str) -> str:
+    """`path` relative to the folder `start` that contains it ('.' for start itself)."""
+    if not is_url(path):
+        return os.path.relpath(path, start)
+    return path[len(start) :].strip("/") or "."
 
 
 def isabs(path: str) -> bool:
@@ -155,10 +163,9 @@ def read_bytes(path: str, limit: int) -> bytes:
 
 
 class RangeFile:
-    """A file opened for reads at absolute offsets; local reads use pread (thread-safe, no seek).
+    """A file opened for reads at absolute offsets; local reads use pread (no seek, no copy).
 
-    >>> with RangeFile("run/model.ckpt-5.data-00000-of-00001") as f:
-    ...     got = f.readinto(128, memoryview(bytearray(16)))
+    Example: `with RangeFile("run/model.ckpt-5.data-00000-of-00001") as f: f.readinto(128, view)`.
     """
 
     def __init__(self, path: str):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ckptlib import errors
-from ckptlib.diff import Progress, comparable_dtypes, compare_arrays
-from ckptlib.reader import Checkpoint
-from ckptlib.stats import tensor_stats
-from ckptlib.types import (ChangeMatrix, CheckpointEntry, RunHistory, RunTrends, SkippedCheckpoint, TrendPoint,
-                           VariableInfo, VariableTrend)  # fmt: skip
+from ckptlib.accumulate import StatsAccumulator, aligned
+from ckptlib.diff import Progress, comparable_dtypes
+from ckptlib.diffstats import comparison
+from ckptlib.reader import CHUNK_ELEMENTS, Checkpoint
+from ckptlib.types import (ChangeMatrix, CheckpointEntry, RunHistory, RunTrends, SkippedCheckpoint, TensorStats,
+                           TrendPoint, VariableInfo, VariableTrend)  # fmt: skip
 
 _Opened = tuple[CheckpointEntry, Checkpoint, dict[str, VariableInfo]]
 
@@ -21,10 +23,12 @@ def _numeric(info: VariableInfo) -> bool:
 
 
 def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress: Progress | None = None,
-               backend: str = "native", where: Callable[[VariableInfo], bool] | None = None) -> RunTrends:
-    """Each variable's statistics in every complete checkpoint (by step), reading one tensor at a time.
+               backend: str = "native", where: Callable[[VariableInfo], bool] | None = None,
+               chunk_elements: int = CHUNK_ELEMENTS) -> RunTrends:
+    """Each variable's statistics in every complete checkpoint (by step), streaming one tensor at a time.
 
     `names` defaults to every variable of the run that `where` accepts (default: all but strings).
+    Tensors larger than `chunk_elements` are streamed in chunks of that size, never held whole.
     Example: `run_trends(load_history("run"), ["dense/kernel"]).variables[0].points[-1].l2`.
     """
     opened: list[_Opened] = []
@@ -33,7 +37,7 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
     for entry in history.checkpoints:
         if not entry.complete:
             continue
-        ckpt = Checkpoint(entry.prefix, backend)
+        ckpt = Checkpoint(entry.prefix, backend, chunk_elements)
         try:
             opened.append((entry, ckpt, {info.name: info for info in ckpt.variables}))
         except errors.CkptError as exc:  # history found the index readable; it may have changed since
@@ -59,48 +63,72 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
     return RunTrends(history.path, tuple(e for e, _, _ in opened), tuple(trends), tuple(skipped))
 
 
+@dataclass(frozen=True)
+class _Held:
+    """One checkpoint's copy of the variable: its array when small, else re-streamed from disk on demand."""
+
+    ckpt: Checkpoint
+    info: VariableInfo
+    array: np.ndarray | None
+
+    @classmethod
+    def load(cls, ckpt: Checkpoint, info: VariableInfo) -> _Held:
+        small = info.num_elements <= ckpt.chunk_elements or info.dtype == "string"
+        return cls(ckpt, info, ckpt.read(info.name).reshape(-1) if small else None)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        return iter((self.array,)) if self.array is not None else self.ckpt.iter_chunks(self.info.name)
+
+
 def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened]) -> VariableTrend:
     points, skipped = [], []
-    first = previous = None  # at most three copies of this one variable are alive at a time
+    first = previous = None  # kept whole only when small: memory does not grow with the tensor's size
     for entry, ckpt, infos in opened:
         if name not in infos:
             skipped.append(SkippedCheckpoint(entry.prefix, entry.step, f"{entry.name} has no variable '{name}'.", name))
             continue
         try:
-            array = ckpt.read(name)
+            current = _Held.load(ckpt, infos[name])
+            stats, rel_prev, frac_prev, rel_first = _measure(current, previous, first)
         except errors.CkptError as exc:  # one damaged tensor should not hide the rest of the run
             skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc), name, error=True))
             continue
-        stats = tensor_stats(array)
-        rel_prev = frac_prev = rel_first = None
-        if previous is not None:
-            rel_prev, frac_prev = _change(previous, array)
-            rel_first = rel_prev if previous is first else _change(first, array)[0]
         points.append(TrendPoint(
             step=entry.step, prefix=entry.prefix, l2=stats.l2, mean=stats.mean, std=stats.std, min=stats.min,
             max=stats.max, nan=stats.nan, inf=stats.inf, rel_change_prev=rel_prev, rel_change_first=rel_first,
             frac_changed_prev=frac_prev,
         ))  # fmt: skip
         if first is None:
-            first = array
-        previous = array
+            first = current
+        previous = current
     return VariableTrend(name, info.kind, info.dtype, info.shape, tuple(points), tuple(skipped))
 
 
-def _change(old: np.ndarray, new: np.ndarray) -> tuple[float | None, float | None]:
-    """(rel_change, frac_changed) of new against old; None when shape or dtype make them meaningless."""
-    if old.shape != new.shape or not _same_family(old.dtype, new.dtype):
-        return None, None
-    result = compare_arrays(old, new)
-    return result.rel_change, result.frac_changed
+def _measure(current: _Held, previous: _Held | None, first: _Held | None):
+    """(stats, rel_change_prev, frac_changed_prev, rel_change_first) in one lockstep pass over the three."""
+    with_prev = previous is not None and _comparable(previous.info, current.info)
+    with_first = first is not None and first is not previous and _comparable(first.info, current.info)
+    against = [held for held, wanted in ((previous, with_prev), (first, with_first)) if wanted]
+    # _comparable pairs strings and bools only with their own dtype: one mode fits every pair.
+    no_stats = current.info.dtype in ("string", "bool")
+    stats = StatsAccumulator()
+    diffs = [comparison(equality=no_stats) for _ in against]
+    for pieces in aligned(current.chunks(), *(held.chunks() for held in against)):
+        if not no_stats:
+            stats.add(pieces[0])
+        for acc, old in zip(diffs, pieces[1:]):
+            acc.add(old, pieces[0])
+    results = [acc.result() for acc in diffs]
+    prev = results[0] if with_prev else None
+    since_first = prev if first is previous else (results[-1] if with_first else None)
+    return (TensorStats(None, None, None, None, None, 0, 0, None) if no_stats else stats.result(),
+            prev.rel_change if prev else None, prev.frac_changed if prev else None,
+            since_first.rel_change if since_first else None)  # fmt: skip
 
 
-def _same_family(a: np.dtype, b: np.dtype) -> bool:
-    if a == b:
-        return True
-    name_a = "string" if a == object else a.name
-    name_b = "string" if b == object else b.name
-    return comparable_dtypes(name_a, name_b)
+def _comparable(old: VariableInfo, new: VariableInfo) -> bool:
+    """Changes are meaningless across a change of shape or of dtype family (string, bool, real, complex)."""
+    return old.shape == new.shape and (old.dtype == new.dtype or comparable_dtypes(old.dtype, new.dtype))
 
 
 def change_matrix(trends: RunTrends) -> ChangeMatrix:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ckptlib import errors
-from ckptlib.bundle import read_index, read_tensor
+from ckptlib.bundle import iter_chunks, read_index, read_tensor
 from ckptlib.bundle.table import crc32c, mask_crc, python_crc32c, read_varint
 
 tf = pytest.importorskip("tensorflow")
@@ -427,6 +427,27 @@ def test_big_endian_bundle(tmp_path):
     np.testing.assert_array_equal(read_tensor(index, "c"), complexes.astype("<c16"))
     assert read_tensor(index, "h").tobytes() == halves.tobytes()
     assert read_tensor(index, "s").tolist() == [b"big", b"", b"endian" * 30]
+
+
+def test_big_endian_bundle_streams_in_host_order(tmp_path):
+    doubles = np.linspace(-3, 3, 300).astype(">f8")
+    complexes = (np.arange(50) - 2.5j * np.arange(50)).astype(">c8")
+    blobs = [doubles.tobytes(), complexes.tobytes()]
+    entries = {b"d": _entry(2, (300,), 0, len(blobs[0]), crc32c(blobs[0])),
+               b"c": _entry(8, (50,), len(blobs[0]), len(blobs[1]), crc32c(blobs[1]))}  # fmt: skip
+    prefix = _write_bundle(str(tmp_path / "be"), entries, b"".join(blobs), big_endian=True)
+    index = read_index(prefix)
+    for name, want in (("d", doubles.astype("<f8")), ("c", complexes.astype("<c8"))):
+        for chunk_bytes in (8, 24, 1000):
+            chunks = [c.copy() for c in iter_chunks(index, name, chunk_bytes)]
+            assert (len(chunks) > 1) == (want.nbytes > chunk_bytes)
+            assert np.concatenate(chunks).tobytes() == want.tobytes()
+    damaged = bytearray(Path(index.data_path(0)).read_bytes())
+    damaged[1234] ^= 0x10  # inside "d", in its 155th value
+    Path(index.data_path(0)).write_bytes(bytes(damaged))
+    with pytest.raises(errors.CorruptCheckpoint, match="'d' fails its crc32c"):
+        for _ in iter_chunks(index, "d", 64):
+            pass
 
 
 def test_snappy_compressed_index(tmp_path, monkeypatch):

@@ -341,3 +341,38 @@ def test_unknown_variable(saver_abs, backend):
 def test_unknown_backend(saver_abs):
     with pytest.raises(ValueError):
         Checkpoint(saver_abs[1][-1], backend="torch")
+
+
+# --- the tf backend as a cross-check independent of the native parser ------------------------------
+def test_tf_backend_lists_and_reads_when_the_native_index_cannot_be_read(prefixes, monkeypatch):
+    from ckptlib import bundle
+
+    expected = {prefix: open_checkpoint(prefix, "native").variables for prefix in prefixes.values()}
+
+    def refuse(prefix):
+        raise errors.CorruptCheckpoint(f"Cannot read checkpoint '{prefix}': the native parser refused it.")
+
+    monkeypatch.setattr(bundle, "read_index", refuse)
+    for prefix, want in expected.items():
+        with pytest.raises(errors.CorruptCheckpoint, match="native parser refused"):
+            open_checkpoint(prefix, "native")
+        ckpt = open_checkpoint(prefix, "tf")
+        # nbytes without the index: itemsize x elements, strings as WriteStringTensor lays them out.
+        assert ckpt.variables == want
+        for var in ckpt.variables:
+            assert ckpt.read(var.name).shape == var.shape
+
+
+def test_tf_backend_errors_stay_mapped_without_the_native_index(saver_rel, tmp_path, monkeypatch):
+    from ckptlib import bundle
+
+    prefix = _damaged(saver_rel, tmp_path, "missing_data")
+
+    def refuse(prefix):
+        raise errors.CorruptCheckpoint(f"Cannot read checkpoint '{prefix}': the native parser refused it.")
+
+    monkeypatch.setattr(bundle, "read_index", refuse)
+    ckpt = open_checkpoint(prefix, "tf")
+    with pytest.raises(errors.CkptError) as caught:
+        ckpt.read("dense/kernel")
+    assert "model.ckpt-6" + DATA in str(caught.value) and "\n" not in str(caught.value)

@@ -199,8 +199,10 @@ class NotATable(FormatError):
 
 
 def _ends_in_magic(f: RangeFile, size: int) -> bool:
+    if size < FOOTER_SIZE:
+        return False
     tail = bytearray(8)
-    return size >= FOOTER_SIZE and f.readinto(size - 8, memoryview(tail)) == 8 and int.from_bytes(tail, "little") == TABLE_MAGIC
+    return f.readinto(size - 8, memoryview(tail)) == 8 and int.from_bytes(tail, "little") == TABLE_MAGIC
 
 
 def is_table_file(path: str) -> bool:

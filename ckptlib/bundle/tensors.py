@@ -113,7 +113,7 @@ def read_index(prefix: str) -> BundleIndex:
 _INTEGER_TWINS = {"qint8": "int8", "quint8": "uint8", "qint16": "int16", "quint16": "uint16", "qint32": "int32"}
 
 
-def _numpy_dtype_of(name: str) -> np.dtype | None:
+def numpy_dtype_of(name: str) -> np.dtype | None:
     """The numpy dtype of a DTYPE_NAMES name; None for string, resource, variant and unknown ones."""
     name = _INTEGER_TWINS.get(name, name)
     if name == "bool":
@@ -126,7 +126,7 @@ def _numpy_dtype_of(name: str) -> np.dtype | None:
 
 
 def _numpy_dtype(index: BundleIndex, entry: BundleEntry) -> np.dtype:
-    dtype = _numpy_dtype_of(entry.dtype)
+    dtype = numpy_dtype_of(entry.dtype)
     if dtype is None:
         raise bundle_error(UnsupportedFormat, index.prefix, f"variable '{entry.name}' has dtype {entry.dtype}, "
                            "which ckptlib cannot read")  # fmt: skip

@@ -92,9 +92,13 @@ if name is None:
     st.stop()
 row = next(r for r in rows if r.name == name)
 with errors_shown():
-    a = np.asarray(data.tensor(entry_a.prefix, row.name_a))
-    b = np.asarray(data.tensor(entry_b.prefix, row.name))
+    a = data.tensor(entry_a.prefix, row.name_a)
+    b = data.tensor(entry_b.prefix, row.name)
 st.subheader(name)
+if a is None or b is None:
+    st.caption(f"{name} is too large to plot value by value; the table's statistics cover every element.")
+    st.stop()
+a, b = np.asarray(a), np.asarray(b)
 st.caption(f"A: {row.name_a} {list(row.shape_a)} {row.dtype_a} · B: {row.name} {list(row.shape_b)} {row.dtype_b}")
 left, right = st.columns(2)
 left.plotly_chart(figures_compare.overlaid_histograms(a, b), width="stretch")

@@ -71,8 +71,11 @@ if summary.histogram:
     st.plotly_chart(figures.histogram(summary.histogram, "Histogram"), width="stretch")
 if len(info.shape) in (2, 4) and info.dtype not in ("string", "bool") and info.num_elements:
     with errors_shown():
-        matrix = figures.as_matrix(np.asarray(data.tensor(entry.prefix, name)))
-    if matrix is not None and not np.iscomplexobj(matrix):
+        whole = data.tensor(entry.prefix, name)
+    matrix = figures.as_matrix(np.asarray(whole)) if whole is not None else None
+    if whole is None:
+        st.caption("Too large to draw as a heatmap; the statistics and histogram above cover every value.")
+    elif matrix is not None and not np.iscomplexobj(matrix):
         label = "Heatmap" if len(info.shape) == 2 else "Heatmap (kernel reshaped to [h·w·in, out])"
         st.plotly_chart(figures.heatmap(matrix, label), width="stretch")
 st.markdown("**Values**" + (" (first values)" if summary.preview_truncated else ""))

@@ -17,7 +17,7 @@ from ckptlib.diff import diff_checkpoints
 from ckptlib.history import find_runs, load_history
 from ckptlib.mapping import NameMapping
 from ckptlib.reader import Checkpoint, open_checkpoint
-from ckptlib.stats import summarize
+from ckptlib.stats import summarize_variable
 from ckptlib.trends import run_trends
 from ckptlib.types import (CheckpointDiff, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo, MnistTestSet, NodeDefInfo, RunHistory,
                            RunSummary, RunTrends, TensorSummary, VariableInfo)
@@ -76,11 +76,17 @@ def tensor_summary(prefix: str, name: str) -> TensorSummary:
 
 @st.cache_data(show_spinner="Reading the tensor…", max_entries=128)
 def _tensor_summary(prefix: str, name: str, signature: tuple) -> TensorSummary:
-    ckpt = Checkpoint(prefix)
-    return summarize(prefix, ckpt.info(name), ckpt.read(name))
+    return summarize_variable(Checkpoint(prefix), name)  # streamed: memory stays flat for huge tensors
+
+
+MAX_PLOTTED_BYTES = 64 << 20  # whole reads for plots (heatmaps, scatter) stop here; statistics stream
 
 
 def tensor(prefix: str, name: str):
+    """The whole tensor, for plots; None when it is too large to hold for a picture."""
+    sizes = {v.name: v.nbytes for v in variables(prefix)}  # the cached listing: no index re-read
+    if sizes.get(name, 0) > MAX_PLOTTED_BYTES:
+        return None
     return _tensor(prefix, name, prefix_signature(prefix))
 
 

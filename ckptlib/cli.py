@@ -14,8 +14,16 @@ from ckptlib.stats import summarize_variable
 from ckptlib.textfmt import human_bytes, human_time, number, table
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one `error: …` line on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ckptlib", description="Review TensorFlow checkpoints.")
+    # Subparsers are made with the parent's class, so every subcommand keeps the one-line errors.
+    parser = _Parser(prog="python -m ckptlib", description="Review TensorFlow checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -20,15 +20,22 @@ from ckptlib.trends import run_trends
 from ckptlib.types import CheckpointDiff, SkippedCheckpoint
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None
+
+
 def _non_negative(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not (value >= 0 and math.isfinite(value)):  # NaN fails both; Inf would not fit in JSON
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
     return value
 
 
 def _above_one(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not (value > 1 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 1, not {text}")
     return value

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
-from ckptlib.retention import ORPHAN_SENTENCE, explain_v1_preserved
+from ckptlib.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.types import CheckpointEntry, RunHistory, RunSummary
 
@@ -83,7 +83,7 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
     entries = []
     for name in sorted(set(files) | set(listed)):
         entry = _entry(run_dir, name, files.get(name, _Files()), name in listed, name == latest, stamps.get(name),
-                       preserved_until, read_step or _stored_step)
+                       preserved_until, read_step or _stored_step, state is not None)
         entries.append(entry)
     entries.sort(key=lambda e: (e.step is None, e.step if e.step is not None else 0, e.mtime or 0.0, e.name))
     if any(e.preserved for e in entries):
@@ -94,8 +94,10 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
     elif state is not None and not state.all_model_checkpoint_timestamps:
         entries, note = explain_v1_preserved(entries)
         notes.extend([note] if note else [])
+    doomed, note = next_to_delete(entries)
+    notes.extend([note] if note else [])
     return RunHistory(run_dir, tuple(entries), problem, tuple(notes),
-                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None)
+                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None, doomed)
 
 
 def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], stamp: float) -> bool:
@@ -166,7 +168,8 @@ def _state_prefixes(state: CheckpointState | None, run_dir: str, files: dict[str
     return set(listed), latest, stamps
 
 
-def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_until, read_step) -> CheckpointEntry:
+def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_until, read_step,
+           state_known) -> CheckpointEntry:
     prefix = storage.join(run_dir, name)
     paths = [prefix + ".index"] if files.index else []
     paths += [storage.join(run_dir, f) for f in files.shards.values()]
@@ -187,7 +190,7 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
     preserved = bool(
         not in_state and paths and preserved_until and mtime is not None and mtime <= preserved_until + _PRESERVE_SLACK_S
     )
-    if not in_state and paths and not preserved:
+    if state_known and not in_state and paths and not preserved:
         problems.insert(0, ORPHAN_SENTENCE)
     step = _step_from_name(name)
     if step is None and complete:
@@ -203,6 +206,7 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
         has_meta=files.meta,
         problem=" ".join(problems) or None,
         preserved=preserved,
+        state_known=state_known,
     )
 
 

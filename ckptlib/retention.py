@@ -41,3 +41,20 @@ def explain_v1_preserved(entries: list[CheckpointEntry]) -> tuple[list[Checkpoin
             "on purpose; they are marked 'preserved'.")
     return explained, note if any(e.preserved for e in explained) else None
 
+
+
+def next_to_delete(entries: list[CheckpointEntry]) -> tuple[str | None, str | None]:
+    """The checkpoint the Saver's max_to_keep removes at the next save, and a sentence saying so.
+
+    Known only where a .meta holds the SaverDef (v1 Saver runs): the state file's list is the
+    Saver's window, and once it holds max_to_keep entries the oldest one goes next.
+    """
+    listed = [e for e in entries if e.in_state]
+    newest = max((e for e in listed if e.has_meta and e.step is not None), key=lambda e: e.step, default=None)
+    retention = read_retention(newest.prefix + ".meta") if newest else None
+    if retention is None or retention.max_to_keep <= 0 or len(listed) < retention.max_to_keep:
+        return None, None
+    oldest = listed[0]  # entries are sorted by step
+    kept = " unless keep_checkpoint_every_n_hours preserves it" if retention.preserves else ""
+    return oldest.prefix, (f"max_to_keep={retention.max_to_keep} (the Saver's setting in "
+                           f"{os.path.basename(newest.prefix)}.meta): the next save deletes {oldest.name}{kept}.")

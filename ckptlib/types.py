@@ -20,6 +20,7 @@ class CheckpointEntry:
     has_meta: bool
     problem: str | None  # a sentence for a person, or None when all is well
     preserved: bool = False  # kept on disk by keep_checkpoint_every_n_hours (per the state file)
+    state_known: bool = True  # False when the run has no readable state file: nothing is an orphan then
 
     @property
     def name(self) -> str:
@@ -27,8 +28,8 @@ class CheckpointEntry:
 
     @property
     def orphan(self) -> bool:
-        """On disk but not listed by the state file (and not explained by retention)."""
-        return not self.in_state and not self.preserved and self.size_bytes > 0
+        """On disk but not listed by a readable state file (and not explained by retention)."""
+        return self.state_known and not self.in_state and not self.preserved and self.size_bytes > 0
 
     @property
     def missing(self) -> bool:
@@ -37,7 +38,8 @@ class CheckpointEntry:
 
     @property
     def status(self) -> str:
-        """A one-word summary for tables: latest, kept, preserved, orphan, missing, incomplete."""
+        """A one-word summary for tables: latest, kept, preserved, orphan, unlisted (no readable state
+    file), missing, incomplete."""
         if self.missing:
             return "missing"
         if not self.complete:
@@ -48,7 +50,7 @@ class CheckpointEntry:
             return "kept"
         if self.preserved:
             return "preserved"
-        return "orphan"
+        return "orphan" if self.state_known else "unlisted"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class RunHistory:
     problem: str | None = None  # about the state file as a whole
     notes: tuple[str, ...] = ()  # plain-words remarks on the run (absolute paths resolved, retention...)
     last_preserved_timestamp: float | None = None
+    next_deleted: str | None = None  # prefix the Saver's max_to_keep removes at the next save, when known
 
     @property
     def name(self) -> str:

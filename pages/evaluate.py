@@ -96,4 +96,4 @@ if request is not None and request[0] == selection.run.path:
     with errors_shown():
         history = data.accuracy_history(request[0], request[1], (("limit", None),), None)
         trends = data.trends(selection.run.path, False)
-    eval_view.show_history(history, trends)
+    eval_view.show_history(history, trends, selection.history)

@@ -33,6 +33,7 @@ EXPLAIN = {
     "missing": "listed in the state file but none of their files exist (deleted by hand, or not copied).",
     "incomplete": "unusable as they are: an index or a data shard is missing, truncated or corrupt.",
     "preserved": "kept on purpose by `keep_checkpoint_every_n_hours`, outside the `max_to_keep` window.",
+    "unlisted": "on disk, with no readable state file to say which ones TensorFlow keeps.",
 }
 for status, sentence in EXPLAIN.items():
     names = [e.name for e in entries if e.status == status]

@@ -91,7 +91,9 @@ def test_history_text(restarted_run):
     assert proc.returncode == 0 and proc.stderr == ""
     lines = proc.stdout.splitlines()
     assert lines[0] == f"run: {restarted_run}"
-    body = {line.split()[0]: line for line in lines[2:]}
+    header = next(i for i, line in enumerate(lines) if line.startswith("checkpoint "))
+    assert all(line.startswith("note: ") for line in lines[1:header])
+    body = {line.split()[0]: line for line in lines[header + 1:]}
     assert list(body) == ["model.ckpt-2", "model.ckpt-3", "model.ckpt-4", "model.ckpt-5"]
     assert "orphan" in body["model.ckpt-2"] and "Not listed in the state file" in body["model.ckpt-2"]
     assert "latest" in body["model.ckpt-5"] and "kept" in body["model.ckpt-4"]
@@ -368,3 +370,13 @@ def test_bad_input_is_one_error_line(damaged, tmp_path, case, as_json):
     assert names_of(damaged, tmp_path) in proc.stderr
     if case == "unknown_var":
         assert "no/such/var" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("frob",), ("show", "somewhere"), ("diff", "a", "b", "--atol", "abc"),
+                                  ("health", "run", "--jump", "0.5")])
+def test_usage_errors_are_one_line_too(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "_non_negative" not in result.stderr and "usage:" not in result.stderr

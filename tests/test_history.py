@@ -41,7 +41,10 @@ def test_saver_max_to_keep_three_of_six(saver_abs):
         "model.ckpt-4", "model.ckpt-5", "model.ckpt-6"]  # what TF itself says it kept
     assert history.path == run
     assert history.problem is None
-    assert history.notes == ()
+    # The Saver's window is full: the SaverDef in the .meta tells which checkpoint the next save deletes.
+    assert history.notes == ("max_to_keep=3 (the Saver's setting in model.ckpt-6.meta): "
+                             "the next save deletes model.ckpt-4.",)
+    assert history.next_deleted == history.checkpoints[0].prefix
     assert [e.step for e in history.checkpoints] == [4, 5, 6]
     assert [e.prefix for e in history.checkpoints] == list(state.all_model_checkpoint_paths)
     assert all(e.in_state and e.complete and e.problem is None for e in history.checkpoints)
@@ -377,3 +380,16 @@ def test_history_never_modifies_the_folder(saver_rel, restarted_run, manager_pre
         for var in ckpt.variables:
             ckpt.read(var.name)
     assert snapshot(root) == before
+
+
+def test_without_a_readable_state_file_nothing_is_called_an_orphan(tmp_path, tfb):
+    run = str(tmp_path / "run")
+    tfb.saver_run(run, num_saves=2, max_to_keep=3, save_relative_paths=True)
+    with open(os.path.join(run, "checkpoint"), "w") as handle:
+        handle.write("this is not a CheckpointState\n")
+    history = load_history(run)
+    assert history.problem and "checkpoint" in history.problem
+    assert [e.status for e in history.checkpoints] == ["unlisted", "unlisted"]
+    assert not any(e.orphan or (e.problem and "orphan" in e.problem) for e in history.checkpoints)
+    os.remove(os.path.join(run, "checkpoint"))
+    assert [e.status for e in load_history(run).checkpoints] == ["unlisted", "unlisted"]

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ckptlib.types import EvalHistory, EvalResult, MnistTestSet, RunTrends
+from ckptlib.types import CheckpointEntry, EvalHistory, EvalResult, MnistTestSet, RunHistory, RunTrends
 
 GALLERY_SIZE = 24
 
@@ -51,13 +51,28 @@ def show_result(result: EvalResult, dataset: MnistTestSet) -> None:
                           caption=f"#{index}: {truth} → {predicted}")
 
 
-def show_history(history: EvalHistory, trends: RunTrends) -> None:
+def _fate(entry: CheckpointEntry | None, run: RunHistory) -> str:
+    """What will become of a checkpoint: the reviewer picking one to ship needs to know."""
+    if entry is None:
+        return ""
+    if entry.prefix == run.next_deleted:
+        return "deleted by max_to_keep at the next save"
+    return {"orphan": "orphan: not in the state file", "preserved": "kept by keep_checkpoint_every_n_hours",
+            "latest": "latest"}.get(entry.status, "")
+
+
+def show_history(history: EvalHistory, trends: RunTrends, run: RunHistory) -> None:
+    by_prefix = {e.prefix: e for e in run.checkpoints}
     if not history.points:
         st.warning("No checkpoint could be evaluated.")
     else:
         best = history.best
+        fate = _fate(by_prefix.get(best.prefix), run)
         st.success(f"Best: step {best.step} ({best.prefix.rsplit('/', 1)[-1]}) at {best.accuracy:.2%} on "
                    f"{best.num_examples:,} images · {history.device} · {history.dataset_source}")
+        if fate and fate != "latest":
+            st.warning(f"The best checkpoint, {best.prefix.rsplit('/', 1)[-1]}, is {fate}: copy it somewhere safe "
+                       "before you rely on it.")
         left, right = st.columns(2)
         accuracy = go.Figure(go.Scatter(x=[p.step for p in history.points], y=[p.accuracy for p in history.points],
                                         mode="lines+markers", name="accuracy"))
@@ -72,7 +87,7 @@ def show_history(history: EvalHistory, trends: RunTrends) -> None:
                             margin={"t": 40, "b": 40}, legend={"font": {"size": 9}})
         right.plotly_chart(norms, width="stretch")
         st.dataframe(pd.DataFrame([{"step": p.step, "checkpoint": p.prefix.rsplit("/", 1)[-1], "accuracy": p.accuracy,
-                                    "images": p.num_examples} for p in history.points]), hide_index=True,
-                     width="stretch")
+                                    "images": p.num_examples, "note": _fate(by_prefix.get(p.prefix), run)}
+                                   for p in history.points]), hide_index=True, width="stretch")
     if history.skipped:
         st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))

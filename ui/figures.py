@@ -14,6 +14,7 @@ STATUS_COLORS = {
     "orphan": "#ef6c00",
     "incomplete": "#c62828",
     "missing": "#9e9e9e",
+    "unlisted": "#00838f",
 }
 MAX_HEATMAP_SIDE = 256
 

@@ -10,7 +10,8 @@ from ckptlib import report
 from ckptlib.kinds import KINDS
 from ckptlib.mapping import parse_rule
 from ui import data, figures, figures_compare
-from ui.pickers import checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param
+from ui.pickers import (checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param,
+                        url_multiselect)
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
@@ -56,12 +57,12 @@ if nonfinite:
                "those positions count as changed but are left out of the norms (see the nonfinite column).")
 
 c1, c2, c3 = st.columns([2, 2, 1])
-kinds = c1.multiselect("Kinds", KINDS, default=["model"], key="diff_kinds",
-                       help="Model weights by default; add optimizer slots, counters or metadata here.")
+kinds = url_multiselect(c1.multiselect, "Kinds", KINDS, "kinds", ["model"],
+                        help="Model weights by default; add optimizer slots, counters or metadata here.")
 # A new pair of checkpoints (or rules) resets the status filter to the statuses that diff has.
 reset_when_changed("diff_result", (result.a, result.b, rules, strip, atol), ("diff_status",))
 statuses = c2.multiselect("Status", list(summary), default=[s for s, n in summary.items() if n], key="diff_status")
-scope = c3.text_input("Scope contains", key="diff_scope")
+scope = text_param(c3.text_input, "Scope contains", "scope")
 rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
 table = pd.DataFrame({
     "name": [r.name for r in rows],

@@ -7,6 +7,7 @@ import streamlit as st
 from ckptlib.health import health_from_trends
 from ckptlib.trends import change_matrix
 from ui import data, figures_compare
+from ui.pickers import url_multiselect
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
@@ -17,9 +18,7 @@ if selection.history is None:
 st.caption(selection.history.path)
 c1, c2 = st.columns([3, 1])
 others = [r.name for r in data.runs(selection.root) if r.name != selection.run.name]
-overlay = c1.multiselect("Overlay other runs on the line charts", others, key="overlay",
-                         default=[r for r in st.query_params.get_all("overlay") if r in others])
-st.query_params["overlay"] = overlay
+overlay = url_multiselect(c1.multiselect, "Overlay other runs on the line charts", others, "overlay", [])
 include_optimizer = c2.toggle("Optimizer slots too", key="trend_opt")
 with errors_shown():
     trends = data.trends(selection.run.path, include_optimizer)

@@ -189,3 +189,15 @@ def test_evaluate_page_freezes_evaluates_and_plots_accuracy_over_the_run():
     at.button(key="eval_history").click().run()
     _assert_clean(at)
     assert any(s.value.startswith("Best: step") for s in at.success)
+
+
+def test_diff_filters_live_in_the_url():
+    at = _app(run=CNN)
+    at.query_params["kinds"] = ["model", "optimizer"]
+    at.query_params["scope"] = "conv1"
+    at.switch_page("pages/diff.py")
+    at.run()
+    _assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["kind"]) == {"model", "optimizer"}
+    assert table["name"].str.contains("conv1").all() and len(table) > 2

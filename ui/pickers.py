@@ -72,3 +72,16 @@ def text_param(widget, label: str, key: str, default: str = "", **kwargs) -> str
     else:
         st.query_params.pop(key, None)
     return value
+
+
+def url_multiselect(widget, label: str, options, key: str, default, **kwargs) -> list:
+    """A multiselect kept in the URL as repeated ?key=a&key=b (absent while it equals `default`)."""
+    if key not in st.session_state:
+        wanted = [v for v in st.query_params.get_all(key) if v in options]
+        st.session_state[key] = wanted or list(default)
+    value = widget(label, options, key=key, **kwargs)
+    if list(value) == list(default):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = value
+    return value

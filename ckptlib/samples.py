@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ckptlib import _tf as _tf_module
 from ckptlib.errors import CkptError
 from ckptlib.mnist_idx import find_split, load_idx_pair
 
@@ -84,10 +85,8 @@ def _progress(message: str) -> None:
 
 
 def _tf():
-    """Import TensorFlow quietly (only the generator needs it)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
+    """TensorFlow through ckptlib's one import point, with its Python-side logs quieted."""
+    tf = _tf_module.tf()
     tf.get_logger().setLevel("ERROR")
     return tf
 

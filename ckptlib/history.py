@@ -187,9 +187,8 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
     if files.temp_dir:
         problems.append(f"An unfinished save left the temporary folder {files.temp_dir}/.")
     mtime = stamp if stamp is not None else _mtime(prefix, paths)
-    preserved = bool(
-        not in_state and paths and preserved_until and mtime is not None and mtime <= preserved_until + _PRESERVE_SLACK_S
-    )
+    preserved = bool(not in_state and paths and preserved_until and mtime is not None
+                     and mtime <= preserved_until + _PRESERVE_SLACK_S)
     if state_known and not in_state and paths and not preserved:
         problems.insert(0, ORPHAN_SENTENCE)
     step = _step_from_name(name)

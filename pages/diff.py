@@ -60,8 +60,11 @@ c1, c2, c3 = st.columns([2, 2, 1])
 kinds = url_multiselect(c1.multiselect, "Kinds", KINDS, "kinds", ["model"],
                         help="Model weights by default; add optimizer slots, counters or metadata here.")
 # A new pair of checkpoints (or rules) resets the status filter to the statuses that diff has.
-reset_when_changed("diff_result", (result.a, result.b, rules, strip, atol), ("diff_status",))
-statuses = c2.multiselect("Status", list(summary), default=[s for s, n in summary.items() if n], key="diff_status")
+# Set through the session state (not `default=`) so the browser's chips follow the reset too.
+new_pair = reset_when_changed("diff_result", (result.a, result.b, rules, strip, atol), ())
+if new_pair or "diff_status" not in st.session_state:
+    st.session_state["diff_status"] = [s for s, n in summary.items() if n]
+statuses = c2.multiselect("Status", list(summary), key="diff_status")
 scope = text_param(c3.text_input, "Scope contains", "scope")
 rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
 table = pd.DataFrame({
@@ -79,7 +82,7 @@ table = pd.DataFrame({
     "name_a": [r.name_a for r in rows],
 })
 table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
-st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 460))
+st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * max(len(table), 2), 460))
 doc = report.diff_doc(result)
 d1, d2, _ = st.columns([1, 1, 4])
 d1.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")

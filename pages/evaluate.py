@@ -34,7 +34,7 @@ else:
     if not can_freeze:
         st.warning("The checkpoint chosen in the sidebar is incomplete or missing: choose another one to freeze it.")
     if st.button("Freeze", type="primary", disabled=not (outputs and can_freeze), key="freeze"):
-        with errors_shown(), st.spinner("Freezing…"):
+        with errors_shown(stop=False), st.spinner("Freezing…"):
             st.session_state["frozen"] = data.freeze(entry.prefix, outputs)
             st.session_state.pop("eval_model", None)  # evaluate what was just frozen, not the previous pick
     frozen = st.session_state.get("frozen")
@@ -79,9 +79,11 @@ else:
             "output_tensor": output_tensor, "feeds": tuple(sorted(feeds.items())) or None, "labels": labels,
             "metric": metric}.items())), mnist_source)
     request = st.session_state.get("eval_request")
+    result = None
     if request is not None:
-        with errors_shown():
+        with errors_shown(stop=False):
             result = data.evaluation(*request)
+    if result is not None:
         eval_view.show_result(result, data.mnist(request[2]))
 
 st.header("3 · Accuracy over the run", divider="gray")

@@ -24,7 +24,8 @@ latest = selection.history.latest
 default = next((f"{e.name}.meta" for e in (selection.checkpoint, latest) if e is not None and e.has_meta), names[-1])
 c1, c2 = st.columns([3, 1])
 chosen = url_picker(c1.selectbox, ".meta file", names, "meta", default=default)
-clear = c2.toggle("clear_devices", key="clear_devices", help="Drop device pins, as import_meta_graph(clear_devices=True)")
+clear = c2.toggle("clear_devices", key="clear_devices",
+                  help="Drop device pins, as import_meta_graph(clear_devices=True)")
 path = os.path.join(selection.run.path, chosen)
 with errors_shown():
     info = data.meta_graph(path, clear)
@@ -43,7 +44,8 @@ elif info.devices:
 elif info.cleared_devices:
     st.info(f"Cleared device pins: {', '.join(info.cleared_devices)}.")
 
-tabs = st.tabs(["Suggested inputs and outputs", "Collections", "Operations", "Node", "Op types", "Saver and signatures"])
+tabs = st.tabs(["Suggested inputs and outputs", "Collections", "Operations", "Node", "Op types",
+                "Saver and signatures"])
 with tabs[0]:
     st.markdown("**Inputs** (placeholders)")
     st.dataframe(pd.DataFrame([{"name": p.name, "dtype": p.dtype, "shape": str(list(p.shape) if p.shape else p.shape),
@@ -93,8 +95,9 @@ with tabs[5]:
                     f"keep_checkpoint_every_n_hours {s.keep_checkpoint_every_n_hours:g}, sharded {s.sharded}")
     for sig in info.signatures:
         st.markdown(f"Signature **{sig.key}** ({sig.method_name})")
+        sides = (("input", sig.inputs), ("output", sig.outputs))
         st.dataframe(pd.DataFrame([{"side": side, "key": t.key, "tensor": t.name, "dtype": t.dtype,
-                                    "shape": str(t.shape)} for side, ts in (("input", sig.inputs), ("output", sig.outputs))
-                                   for t in ts]), hide_index=True, width="stretch")
+                                    "shape": str(t.shape)} for side, ts in sides for t in ts]),
+                     hide_index=True, width="stretch")
     if not info.saver and not info.signatures:
         st.caption("No SaverDef and no signatures in this meta graph.")

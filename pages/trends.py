@@ -30,7 +30,8 @@ if trends.skipped:
 
 health = health_from_trends(trends, include_optimizer=include_optimizer)
 if health.flags:
-    st.error(f"{len(health.flags)} health flag(s): NaN/Inf, frozen weights or sudden norm changes.", icon=":material/warning:")
+    st.error(f"{len(health.flags)} health flag(s): NaN/Inf, frozen weights or sudden norm changes.",
+             icon=":material/warning:")
     st.dataframe(pd.DataFrame([{"step": f.step, "variable": f.variable, "flag": f.flag, "detail": f.detail}
                                for f in health.flags]), hide_index=True, width="stretch")
 else:

@@ -201,3 +201,16 @@ def test_diff_filters_live_in_the_url():
     table = at.dataframe[0].value
     assert set(table["kind"]) == {"model", "optimizer"}
     assert table["name"].str.contains("conv1").all() and len(table) > 2
+
+
+def test_diff_status_filter_follows_a_new_pair_of_checkpoints():
+    at = _app(run=CNN)
+    at.query_params["a_ckpt"] = "model.ckpt-900"
+    at.switch_page("pages/diff.py")
+    at.run()
+    at.multiselect(key="diff_status").set_value(["unchanged"]).run()
+    assert at.dataframe[0].value.empty  # model weights all changed between 900 and 1000
+    at.selectbox(key="a_ckpt").select("model.ckpt-200").run()
+    _assert_clean(at)
+    shown = at.multiselect(key="diff_status").value
+    assert shown == ["changed"] and set(at.dataframe[0].value["status"]) == {"changed"}

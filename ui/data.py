@@ -19,8 +19,8 @@ from ckptlib.mapping import NameMapping
 from ckptlib.reader import Checkpoint, open_checkpoint
 from ckptlib.stats import summarize_variable
 from ckptlib.trends import run_trends
-from ckptlib.types import (CheckpointDiff, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo, MnistTestSet, NodeDefInfo, RunHistory,
-                           RunSummary, RunTrends, TensorSummary, VariableInfo)
+from ckptlib.types import (CheckpointDiff, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo, MnistTestSet,
+                           NodeDefInfo, RunHistory, RunSummary, RunTrends, TensorSummary, VariableInfo)
 
 
 def folder_signature(folder: str) -> tuple:

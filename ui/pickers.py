@@ -37,17 +37,19 @@ def previous_complete(entries: tuple[CheckpointEntry, ...], name: str | None) ->
     return complete[0] if complete else None
 
 
-def reset_when_changed(marker: str, value, keys: tuple[str, ...]) -> None:
-    """Forget the widgets `keys` (and their URL entries) when `value` differs from the last run's.
-
-    The first run of a session only records the value, so a shared link keeps every parameter.
+def reset_when_changed(marker: str, value, keys: tuple[str, ...]) -> bool:
+    """Forget the widgets `keys` (and their URL entries) when `value` differs from the last run's;
+    True when it did. The first run of a session only records the value, so a shared link keeps
+    every parameter.
     """
     previous = st.session_state.get(marker)
     st.session_state[marker] = value
-    if previous is not None and previous != value:
-        for key in keys:
-            st.session_state.pop(key, None)
-            st.query_params.pop(key, None)
+    if previous is None or previous == value:
+        return False
+    for key in keys:
+        st.session_state.pop(key, None)
+        st.query_params.pop(key, None)
+    return True
 
 
 def parse_atol(text: str) -> float:

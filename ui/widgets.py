@@ -16,16 +16,16 @@ from ui.config import allowed_roots, inside
 
 
 @contextlib.contextmanager
-def errors_shown() -> Iterator[None]:
-    """Show a CkptError as one st.error line and stop the page: never a traceback."""
+def errors_shown(stop: bool = True) -> Iterator[None]:
+    """Show a CkptError as one st.error line, never a traceback; then stop the page unless `stop`
+    is False (a failed action whose section is independent of the rest of the page)."""
     try:
         yield
-    except CkptError as exc:
-        st.error(str(exc), icon=":material/error:")
-        st.stop()
-    except OSError as exc:
-        st.error(f"{exc.filename or ''}: {exc.strerror or exc}", icon=":material/error:")
-        st.stop()
+    except (CkptError, OSError) as exc:
+        message = str(exc) if isinstance(exc, CkptError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+        st.error(message, icon=":material/error:")
+        if stop:
+            st.stop()
 
 
 def url_picker(widget, label: str, options: Sequence[str], key: str, default: str | None = None, **kwargs):

@@ -168,10 +168,13 @@ def _eval_history(args):
     history = eval_history(args.run, args.outputs, output_tensor=args.output, mnist=args.mnist,
                            allow_download=args.download, progress=_progress("eval-history", when_piped=True),
                            **_eval_options(args))
-    rows = [["-" if p.step is None else str(p.step), f"{p.accuracy:.2%}", str(p.num_examples), p.prefix]
+    with_metric = args.metric is not None
+    rows = [["-" if p.step is None else str(p.step), f"{p.accuracy:.2%}", str(p.num_examples)]
+            + ([f"{p.metric:.4g}" if p.metric is not None else "-"] if with_metric else []) + [p.prefix]
             for p in history.points]
+    headers = ["step", "accuracy", "images"] + ([args.metric] if with_metric else []) + ["checkpoint"]
     lines = [f"run:     {history.run}", f"dataset: {history.dataset_source}; device: {history.device or '-'}",
-             table(["step", "accuracy", "images", "checkpoint"], rows) if rows else "no checkpoint evaluated"]
+             table(headers, rows) if rows else "no checkpoint evaluated"]
     if history.best:
         lines.append(f"best: step {history.best.step} ({history.best.accuracy:.2%}) {history.best.prefix}")
     lines += [f"skipped {s.prefix}: {s.reason}" for s in history.skipped]

@@ -202,7 +202,8 @@ def eval_history(history: RunHistory | str, outputs, *, output_tensor: str | Non
             skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc)))
             continue
         device = result.device
-        points.append(EvalPoint(entry.step, entry.prefix, result.accuracy, result.num_examples, meta))
+        points.append(EvalPoint(entry.step, entry.prefix, result.accuracy, result.num_examples, meta,
+                                result.metric.value if result.metric else None))
     if progress:
         progress(len(history.checkpoints), len(history.checkpoints), "done")
     return EvalHistory(history.path, tuple(points), tuple(skipped), dataset.source, device)

@@ -480,6 +480,7 @@ class EvalPoint:
     accuracy: float
     num_examples: int
     meta: str = ""  # the .meta whose graph was frozen (another checkpoint's when this one has none)
+    metric: float | None = None  # the graph's own metric tensor (--metric), when asked for
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ else:
     if st.button("Freeze", type="primary", disabled=not (outputs and can_freeze), key="freeze"):
         with errors_shown(stop=False), st.spinner("Freezing…"):
             st.session_state["frozen"] = data.freeze(entry.prefix, outputs)
-            st.session_state.pop("eval_model", None)  # evaluate what was just frozen, not the previous pick
+            st.session_state["pick_frozen"] = True  # evaluate what was just frozen, not the previous pick
     frozen = st.session_state.get("frozen")
     if frozen is not None and (entry is None or frozen.checkpoint != entry.prefix):
         frozen = None  # frozen from another checkpoint: not offered under this one
@@ -56,6 +56,9 @@ if upload is not None:
 if not candidates:
     st.info("Freeze a checkpoint above, or upload a .pb.")
 else:
+    if st.session_state.pop("pick_frozen", False):
+        # Through the session state, so the browser's selectbox changes too (it keeps its old value otherwise).
+        st.session_state["eval_model"] = next(iter(candidates))
     label = st.selectbox("Frozen graph", list(candidates), key="eval_model")
     with st.expander("Options"):
         c1, c2, c3 = st.columns(3)

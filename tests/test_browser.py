@@ -82,5 +82,16 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             assert page.locator("[data-testid='stDataFrame']").count() >= 1
             assert "model.ckpt" in page.locator("[data-testid='stMain']").inner_text() or \
                 page.locator("[data-testid='stPlotlyChart']").count() >= 1
+            # Freeze, then Evaluate: the browser's "Frozen graph" picker must move to the graph just
+            # frozen (its logits), not stay on the run folder's frozen.pb (its probabilities).
+            page.goto(f"{server}/evaluate?run=mnist_cnn/lr3e-3_bs100", wait_until="domcontentloaded")
+            _wait_idle(page)
+            for button in ("Freeze", "Evaluate"):
+                page.get_by_role("button", name=button, exact=True).click()
+                page.wait_for_timeout(800)
+                _wait_idle(page)
+            main = page.locator("[data-testid='stMain']").inner_text()
+            assert "Accuracy" in main and "logits/logits:0" in main, main[-1500:]
+            assert page.locator("[data-testid='stException']").count() == 0
         finally:
             browser.close()

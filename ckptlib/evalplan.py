@@ -10,7 +10,7 @@ import numpy as np
 from ckptlib import graphscan
 from ckptlib.evalfeeds import NUM_CLASSES, Feed, labels_layout, plan_feeds
 from ckptlib.errors import BadGraphIO
-from ckptlib.tfgraph import ancestors, describe, find_tensor, static_shape
+from ckptlib.tfgraph import ancestors, describe, find_tensor, ops_by_name, static_shape
 
 PIXELS = 784
 _DEFAULT_LAYOUTS = {1: (784,), 2: (28, 28), 3: (28, 28, 1)}
@@ -62,21 +62,51 @@ def _usable_output(tensor) -> bool:
     return tensor.dtype.is_integer and len(shape) == 1
 
 
-def choose_output(graph, graph_def, source: str, output: str | None):
+def choose_output(graph, graph_def, source: str, output: str | None, roles: dict[str, str] | None = None):
+    """The tensor named by `output`, else the first usable one among the suggested outputs (best first),
+    else the deepest op downstream of the input giving [N, 10] float scores or [N] integer class ids."""
     if output:
         tensor = find_tensor(graph, output, "output", source)
         if not _usable_output(tensor):
             raise BadGraphIO(f"Output {describe(tensor)} of '{source}' is neither [N, 10] scores (logits or "
                              "probabilities) nor [N] integer class ids.")
         return tensor
-    candidates = graphscan.suggest_outputs(graphscan.GraphIndex(graph_def.node), limit=50)
-    for candidate in candidates:
+    index = graphscan.GraphIndex(graph_def.node)
+    tried = []
+    for candidate in graphscan.suggest_outputs(index, limit=50):
         tensor = find_tensor(graph, candidate.name, "output", source)
         if _usable_output(tensor):
             return tensor
-    listed = ", ".join(c.name for c in candidates[:5]) or "none"
-    raise BadGraphIO(f"Cannot find the output of '{source}' automatically: no suggested output ({listed}) is "
-                     "[N, 10] scores or [N] class ids. Name it with --output.")
+        tried.append(describe(tensor))  # e.g. a scalar accuracy frozen beside the logits
+    found = _outputs_downstream(graph, index, roles or {})
+    if found:
+        return found[0]
+    listed = "; ".join(tried[:5]) or "none"
+    raise BadGraphIO(f"Cannot find the output of '{source}' automatically: no op downstream of the input gives "
+                     f"[N, 10] scores or [N] class ids (suggested outputs tried: {listed}). Name it with --output.")
+
+
+def _outputs_downstream(graph, index, roles: dict[str, str]) -> list:
+    """Usable tensors computed from the input placeholders and not from the labels, scores before class
+    ids, deepest (last in the graph) first."""
+    inputs = [name for name, role in roles.items() if role == "input"]
+    labels = [name for name, role in roles.items() if role == "labels"]
+    if not inputs:
+        inputs = [name for name, node in index.nodes.items()
+                  if node.op in graphscan.PLACEHOLDERS and name not in labels]
+    reached = index.values_from(inputs) - index.descendants(labels) - set(inputs)
+    ops = ops_by_name(graph)
+    batch = {static_shape(ops[name].outputs[0])[0] for name in inputs
+             if ops[name].outputs and static_shape(ops[name].outputs[0])}
+    found = []
+    for name in reached:
+        node, op = index.nodes[name], ops.get(name)
+        if op is None or not op.outputs or node.op in graphscan.NOT_OUTPUTS or graphscan.reduces_batch(index, node):
+            continue
+        tensor, shape = op.outputs[0], static_shape(op.outputs[0])
+        if _usable_output(tensor) and (shape[0] is None or shape[0] in batch):
+            found.append((tensor.dtype.is_integer, -index.order[name], tensor))
+    return [t for *_, t in sorted(found, key=lambda f: f[:2])]
 
 
 def choose_input(graph, source: str, output, given: str | None, roles: dict[str, str]):
@@ -103,7 +133,7 @@ def make_plan(graph, graph_def, source: str, *, input_tensor=None, output_tensor
     """Resolve every tensor and feed before anything runs; errors name the tensor and how to fix it."""
     index = graphscan.GraphIndex(graph_def.node)
     roles = {p.name: p.role for p in graphscan.suggest_inputs(index)}
-    out = choose_output(graph, graph_def, source, output_tensor)
+    out = choose_output(graph, graph_def, source, output_tensor, roles)
     inp = choose_input(graph, source, out, input_tensor, roles)
     fetches = [out]
     metric_tensor = find_tensor(graph, metric, "metric", source) if metric else None

@@ -1,11 +1,33 @@
 """Refuse graphs holding ops beyond pure computation, before TensorFlow runs any of them."""
 
 # A frozen .pb from elsewhere is code: ReadFile/WriteFile/MatchingFiles, Save/Restore, PyFunc,
-# PrintV2 (whose output_stream may be a file), readers, queues and datasets would all run with the
-# user's rights. So evaluation allows a list of stateless compute ops and nothing else; an op that
-# is not listed is refused, not guessed about. Function calls (PartitionedCall, If, While) are
-# allowed only when every function they name is in the graph's library and passes the same check:
-# TensorFlow can also instantiate a bare op name as a function, which would bypass the list.
+# PrintV2 to a file, readers, queues and datasets would all run with the user's rights. So
+# evaluation allows a list of compute ops and nothing else; an op that is not listed is refused,
+# not guessed about. Function calls (PartitionedCall, If, While, Case) are allowed only when every
+# function they name is in the graph's library and passes the same check: TensorFlow can also
+# instantiate a bare op name as a function, which would bypass the list.
+#
+# What is listed, and why (every name is a registered op of TensorFlow 2.21; tests check it):
+# - math, nn, array, image-resize and comparison ops: tensors in, tensors out.
+# - gradient kernels (ReluGrad, MaxPoolGrad, Conv2DBackpropFilter, DynamicStitch...): the same kind
+#   of arithmetic, present in every TF1 training graph; they matter when a gradient is frozen.
+# - control flow v1 (Switch/Merge for tf.cond, Enter/Exit/NextIteration/LoopCond for tf.while_loop,
+#   and their Ref* twins for reference variables) and v2 (If, While, Case and the Optional* ops that
+#   tf.cond v2 puts in its branches once gradients are built): routing of in-memory values.
+# - TensorArray*V3 and TensorList* (the buffers of while loops and dynamic_rnn): per-run memory.
+# - StopGradient, PreventGradient, CheckNumerics, EnsureShape, Assert: identity or a check that
+#   fails the run with an error message; none does I/O.
+# - Print (v1) only logs to stderr. PrintV2 is allowed only when its output_stream is a standard
+#   stream or TensorFlow's log: 'file://...' would append to a file, so it is refused (see
+#   _attr_problem).
+# - string ops (AsString, StringToNumber, StringJoin, StringFormat, regexes...) and the image
+#   decoders (DecodeJpeg, DecodePng...): they transform bytes already in a tensor. Only reading a
+#   file (ReadFile, readers, datasets) would bring a file's bytes in, and those stay refused.
+# - random ops: stateful only in their seed generator, in memory.
+# Never listed: file and checkpoint ops (ReadFile, WriteFile, MatchingFiles, Save*, Restore*,
+# MergeV2Checkpoints), Python callbacks (PyFunc, PyFuncStateless, EagerPyFunc), readers, queues
+# (a dequeue with no producer blocks forever), datasets and iterators, summary writers, Empty
+# (uninitialised memory), collective and send/recv ops, and every op ckptlib does not know.
 
 from __future__ import annotations
 
@@ -16,27 +38,58 @@ Abs Acos Acosh Add AddN AddV2 All Any ArgMax ArgMin Asin Asinh Atan Atan2 Atanh 
 BatchMatMul BatchMatMulV2 BatchMatMulV3 BatchToSpaceND BiasAdd BiasAddV1 Bitcast BroadcastArgs
 BroadcastGradientArgs BroadcastTo Cast Ceil CheckNumerics CheckNumericsV2 ClipByValue Concat ConcatOffset
 ConcatV2 Const Conv2D Conv2DBackpropInput Conv3D Cos Cosh Cumprod Cumsum DepthToSpace
-DepthwiseConv2dNative Diag DiagPart Div DivNoNan Einsum Elu Equal Erf Erfc Exp ExpandDims Expm1 Fill Floor
-FloorDiv FloorMod FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 Gather GatherNd GatherV2 Gelu Greater
-GreaterEqual Identity IdentityN InTopK InTopKV2 Inv InvertPermutation IsFinite IsInf IsNan L2Loss LRN
-LeakyRelu Less LessEqual LinSpace Log Log1p LogSoftmax LogicalAnd LogicalNot LogicalOr MatMul
-MatrixBandPart MatrixDiag MatrixDiagPart MatrixDiagV3 Max MaxPool MaxPool3D MaxPoolV2 MaxPoolWithArgmax
-Maximum Mean Min Minimum MirrorPad Mod Mul MulNoNan Neg NoOp NotEqual OneHot OnesLike Pack Pad PadV2
-Placeholder PlaceholderV2 PlaceholderWithDefault Pow PreventGradient Prod RandomStandardNormal
-RandomUniform RandomUniformInt Range Rank RealDiv Reciprocal Relu Relu6 Reshape ResizeBilinear
-ResizeNearestNeighbor Reverse ReverseV2 Rint Round Rsqrt Select SelectV2 Selu Shape ShapeN Sigmoid Sign
-Sin Sinh Size Slice Snapshot Softmax SoftmaxCrossEntropyWithLogits Softplus Softsign SpaceToBatchND
-SpaceToDepth SparseSoftmaxCrossEntropyWithLogits Split SplitV Sqrt Square SquaredDifference Squeeze
-StatelessRandomNormal StatelessRandomUniform StatelessTruncatedNormal StopGradient StridedSlice Sub Sum
-Tan Tanh Tile TopKV2 Transpose TruncateDiv TruncatedNormal Unpack Where Xdivy Xlogy ZerosLike
-EnsureShape Enter Exit LoopCond Merge NextIteration Switch
-If StatelessIf While StatelessWhile PartitionedCall StatefulPartitionedCall
+DepthwiseConv2dNative Diag DiagPart Div DivNoNan Einsum Elu Equal Erf Erfc EuclideanNorm Exp ExpandDims
+Expm1 Fill Floor FloorDiv FloorMod FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 Gather GatherNd
+GatherV2 Greater GreaterEqual Identity IdentityN InTopK InTopKV2 Inv InvertPermutation IsFinite IsInf
+IsNan L2Loss LRN LeakyRelu Less LessEqual LinSpace Log Log1p LogSoftmax LogicalAnd LogicalNot LogicalOr
+MatMul MatrixBandPart MatrixDiag MatrixDiagPart MatrixDiagV3 Max MaxPool MaxPool3D MaxPoolV2
+MaxPoolWithArgmax Maximum Mean Min Minimum MirrorPad Mod Mul MulNoNan Neg NoOp NotEqual OneHot OnesLike
+Pack Pad PadV2 Placeholder PlaceholderV2 PlaceholderWithDefault Pow Prod Range Rank RealDiv Reciprocal
+Relu Relu6 Reshape ResizeBilinear ResizeNearestNeighbor Reverse ReverseV2 Rint Round Rsqrt ScatterNd
+SegmentSum Select SelectV2 Selu Shape ShapeN Sigmoid Sign Sin Sinh Size Slice Snapshot Softmax
+SoftmaxCrossEntropyWithLogits Softplus Softsign SpaceToBatchND SpaceToDepth
+SparseSoftmaxCrossEntropyWithLogits SparseToDense Split SplitV Sqrt Square SquaredDifference Squeeze
+StridedSlice Sub Sum Tan Tanh TensorScatterAdd TensorScatterUpdate Tile TopKV2 Transpose TruncateDiv
+Unique UnsortedSegmentSum Unpack Where Xdivy Xlogy ZerosLike
+RandomShuffle RandomStandardNormal RandomUniform RandomUniformInt Multinomial TruncatedNormal
+StatelessRandomNormal StatelessRandomUniform StatelessTruncatedNormal StatelessRandomNormalV2
+StatelessRandomUniformV2 StatelessTruncatedNormalV2 StatelessRandomUniformIntV2 StatelessRandomUniformFullIntV2
+StatelessRandomGetKeyCounter StatelessRandomGetAlg StatelessRandomGetKeyCounterAlg
+AvgPoolGrad AvgPool3DGrad BiasAddGrad Conv2DBackpropFilter Conv3DBackpropFilterV2 Conv3DBackpropInputV2
+DepthwiseConv2dNativeBackpropFilter DepthwiseConv2dNativeBackpropInput DynamicPartition DynamicStitch EluGrad
+FusedBatchNormGrad FusedBatchNormGradV2 FusedBatchNormGradV3 InvGrad LRNGrad LeakyReluGrad MaxPool3DGrad
+MaxPoolGrad MaxPoolGradGrad MaxPoolGradGradV2 MaxPoolGradV2 MaxPoolGradWithArgmax MirrorPadGrad
+ParallelDynamicStitch ReciprocalGrad Relu6Grad ReluGrad ResizeBilinearGrad ResizeNearestNeighborGrad
+RsqrtGrad SeluGrad SigmoidGrad SoftplusGrad SoftsignGrad SqrtGrad StridedSliceGrad TanhGrad TileGrad
+EnsureShape PreventGradient StopGradient Assert Print PrintV2 ControlTrigger
+Enter Exit LoopCond Merge NextIteration Switch RefEnter RefExit RefIdentity RefMerge RefNextIteration RefSwitch
+If StatelessIf While StatelessWhile Case StatelessCase PartitionedCall StatefulPartitionedCall
+OptionalFromValue OptionalGetValue OptionalHasValue OptionalNone
+TensorArrayV3 TensorArrayReadV3 TensorArrayWriteV3 TensorArrayGatherV3 TensorArrayScatterV3
+TensorArraySizeV3 TensorArrayCloseV3 TensorArraySplitV3 TensorArrayConcatV3 TensorArrayGradV3
+TensorArrayGradWithShape EmptyTensorList TensorListConcatV2 TensorListElementShape TensorListFromTensor
+TensorListGather TensorListGetItem TensorListLength TensorListPopBack TensorListPushBack TensorListReserve
+TensorListResize TensorListScatterIntoExistingList TensorListSetItem TensorListSplit TensorListStack
+AsString ReduceJoin RegexFullMatch RegexReplace StaticRegexFullMatch StaticRegexReplace StringFormat
+StringJoin StringLength StringLower StringSplitV2 StringStrip StringToNumber StringUpper Substr
+DecodeBmp DecodeGif DecodeImage DecodeJpeg DecodePng DecodeRaw
 """.split())
 # Freezing additionally runs restore and reads variables (the meta graph's own saver, checked too).
 RESTORE_OPS = frozenset("""
 RestoreV2 Restore RestoreSlice Assign AssignVariableOp VariableV2 Variable VarHandleOp ReadVariableOp
-VarIsInitializedOp IsVariableInitialized StringJoin ShardedFilename
+VarIsInitializedOp IsVariableInitialized ShardedFilename
 """.split())
+# PrintV2's destinations that are not files (tensorflow/core/kernels/logging_ops.cc).
+_PRINT_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
+
+
+def _attr_problem(node) -> str | None:
+    """Why a listed op is refused all the same, when its attributes make it touch files."""
+    if node.op == "PrintV2" and "output_stream" in node.attr:  # absent: the default, stderr
+        stream = node.attr["output_stream"].s.decode("utf-8", "replace")
+        if stream not in _PRINT_STREAMS:
+            return f"prints to '{stream}'"
+    return None
 
 
 def forbidden_ops(graph_def, allowed: frozenset[str] = COMPUTE_OPS, nodes=None) -> list[str]:
@@ -50,8 +103,10 @@ def forbidden_ops(graph_def, allowed: frozenset[str] = COMPUTE_OPS, nodes=None) 
     def check(items, where: str) -> None:
         for node in items:
             label = where + (node.name if node.name == node.op else f"{node.name} ({node.op})")
-            if node.op not in allowed and node.op not in library:
+            if node.op not in library and node.op not in allowed:
                 bad.append(label)
+            elif node.op not in library and (problem := _attr_problem(node)):
+                bad.append(f"{label} {problem}")
             calls = _functions(node) + ([node.op] if node.op in library else [])
             for func in calls:
                 if func not in library:

@@ -72,3 +72,31 @@ def reference(softmax, mnist_data, gb):
     """The last checkpoint's accuracy on the whole test set, from a direct session run."""
     return _cached("reference", lambda: gb.reference_accuracy(softmax["weights"], softmax["biases"],
                                                                mnist_data.images, mnist_data.labels))
+
+
+@pytest.fixture
+def tb():
+    """The tutorialbuild helpers (TF1 tutorial graphs; imports TensorFlow)."""
+    import tutorialbuild
+
+    return tutorialbuild
+
+
+def _tutorial_fixture(key: str, build_name: str, **options):
+    @pytest.fixture
+    def fixture(tmp_path_factory, tb):
+        _needs_mnist()
+
+        def build():
+            run = str(tmp_path_factory.mktemp(key) / "run")
+            return tb.train_and_save(run, lambda: getattr(tb, build_name)(**options))
+
+        return _cached(key, build)
+
+    return fixture
+
+
+# Trained once per session: {'prefix', 'names' (op names of x, labels, out, accuracy...), 'ops', 'function_ops'}.
+beginners_run = _tutorial_fixture("beginners_run", "beginners")  # y = softmax(xW + b), every op unnamed
+beginners_logits_run = _tutorial_fixture("beginners_logits_run", "beginners", head="logits")
+cond_v2_run = _tutorial_fixture("cond_v2_run", "batch_norm_cond_v2")  # If over resource variables

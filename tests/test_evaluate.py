@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 from conftest import copy_run, snapshot
-from graph_fixtures import frozen_softmax, gb, mnist_data, reference, softmax  # noqa: F401 - fixtures
+from graph_fixtures import (  # noqa: F401
+    beginners_logits_run,
+    beginners_run,
+    cond_v2_run,
+    frozen_softmax,
+    gb,
+    mnist_data,
+    reference,
+    softmax,
+    tb,
+)
 
-from ckptlib import cli_graph, errors, report
+from ckptlib import cli_graph, errors, opsafety, report
+from ckptlib.errors import BadGraphIO, DeviceUnavailable, ForbiddenOps, NotFrozen, UnfedPlaceholder, UnsafeDestination
 from ckptlib.evaluate import eval_history, evaluate, evaluate_checkpoint, evaluate_graph_def
-from ckptlib.errors import (BadGraphIO, DeviceUnavailable, ForbiddenOps, NotFrozen, UnfedPlaceholder,
-                                  UnsafeDestination)
+from ckptlib.freeze import freeze
 from ckptlib.types import MnistTestSet
 
 TOLERANCE = 0.0005
@@ -208,3 +219,82 @@ def test_cli_handlers(gb, softmax, frozen_softmax, tmp_path):
     assert doc["suggested_outputs"][0]["name"] == gb.LOGITS and gb.LOGITS in text
     with pytest.raises(errors.CkptError, match="NAME=VALUE"):
         cli_graph.HANDLERS["eval"](parser.parse_args(["eval", frozen_softmax.output, "--feed", "oops"]))
+
+
+@pytest.mark.parametrize("run,output,kind", [("beginners_logits_run", "add", "logits"),
+                                             ("beginners_run", "Softmax", "probabilities")])
+def test_frozen_with_its_accuracy_op_finds_the_output(request, tb, mnist_data, tmp_path, run, output, kind):
+    """The beginners' graph frozen with its output and its accuracy (for --metric): the scalar accuracy
+    comes first in no ranking, the [N, 10] output is found without --output."""
+    built = request.getfixturevalue(run)
+    pb = freeze(built["prefix"], [output, "Mean_1"], str(tmp_path / "model.pb")).output
+    result = evaluate(pb, mnist=mnist_data, limit=2000)
+    assert (result.input, result.output, result.output_kind) == ("Placeholder:0", output + ":0", kind)
+    direct = tb.session_accuracy(built["prefix"], output, "Placeholder", mnist_data.images[:2000],
+                                 mnist_data.labels[:2000])
+    assert abs(result.accuracy - direct) <= TOLERANCE and result.accuracy > 0.8
+    graded = evaluate(pb, mnist=mnist_data, limit=2000, labels="Placeholder_1", metric="Mean_1")
+    assert graded.output == output + ":0" and abs(graded.metric.value - graded.accuracy) < 1e-6
+
+
+def test_cond_v2_with_resource_variables_freezes_and_evaluates(gb, tb, cond_v2_run, mnist_data, tmp_path):
+    """tf.cond in a TF2-behaviour graph (If, resource variables) with gradients built: the branches hold
+    OptionalFromValue/OptionalNone, which are pure and must not stop freezing or evaluation."""
+    assert {"OptionalFromValue", "OptionalNone"} <= cond_v2_run["function_ops"]
+    assert cond_v2_run["ops"] & {"If", "StatelessIf"}
+    pb = freeze(cond_v2_run["prefix"], ["prediction", "Mean_1"], str(tmp_path / "bn.pb")).output
+    graph_def = gb.v1.GraphDef.FromString((tmp_path / "bn.pb").read_bytes())
+    assert {n.op for f in graph_def.library.function for n in f.node_def} & {"OptionalFromValue", "OptionalNone"}
+    assert opsafety.forbidden_ops(graph_def) == []
+    result = evaluate(pb, mnist=mnist_data, limit=2000)
+    assert result.feeds == (("is_training", False),) and result.output == "prediction:0"
+    direct = tb.session_accuracy(cond_v2_run["prefix"], "prediction", "x", mnist_data.images[:2000],
+                                 mnist_data.labels[:2000], {"is_training": False})
+    assert abs(result.accuracy - direct) <= TOLERANCE and result.accuracy > 0.8
+    logits = evaluate(pb, mnist=mnist_data, limit=2000, output_tensor="out/add")
+    assert logits.accuracy == result.accuracy
+
+
+def test_allowlist_names_real_ops_and_keeps_refusing_io(gb):
+    unknown = sorted(op for op in opsafety.COMPUTE_OPS | opsafety.RESTORE_OPS if not hasattr(gb.tf.raw_ops, op))
+    assert unknown == []
+    for op in ("ReadFile", "WriteFile", "MatchingFiles", "SaveV2", "Save", "MergeV2Checkpoints", "PyFunc",
+               "PyFuncStateless", "EagerPyFunc", "WholeFileReaderV2", "TFRecordReaderV2", "ReaderReadV2",
+               "FIFOQueueV2", "QueueDequeueV2", "TFRecordDataset", "IteratorGetNext", "WriteScalarSummary",
+               "Empty"):
+        assert hasattr(gb.tf.raw_ops, op) and op not in opsafety.COMPUTE_OPS, op
+        assert op not in opsafety.RESTORE_OPS, op
+    for op in ("OptionalFromValue", "OptionalNone", "OptionalHasValue", "OptionalGetValue", "AsString",
+               "StringToNumber", "StopGradient", "PreventGradient", "ZerosLike", "OnesLike", "SelectV2", "Switch",
+               "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "TensorArrayV3", "Assert", "ReluGrad"):
+        assert op in opsafety.COMPUTE_OPS, op
+
+
+def test_string_and_print_ops_run_but_printing_to_a_file_is_refused(gb, weights, mnist_data, tmp_path):
+    def graph(stream, name):
+        def build():
+            x = gb.v1.placeholder(gb.tf.float32, [None, 784], name="images")
+            one = gb.tf.strings.to_number(gb.tf.strings.as_string(gb.tf.constant(1.0)))  # AsString, StringToNumber
+            printed = gb.tf.print("batch of", gb.tf.shape(x)[0], output_stream=stream)  # StringFormat, PrintV2
+            with gb.tf.control_dependencies([printed, gb.tf.debugging.assert_non_negative(x)]):  # Assert
+                x = gb.tf.identity(x) * one
+            gb.tf.add(gb.tf.matmul(x, gb.tf.constant(weights[0])), gb.tf.constant(weights[1]), name="logits")
+        return gb.write_graph(str(tmp_path / name), build)
+
+    result = evaluate(graph(sys.stderr, "stderr.pb"), mnist=mnist_data, limit=1000)
+    assert abs(result.accuracy - _reference(gb, weights, mnist_data, 1000)) <= TOLERANCE
+    target = tmp_path / "printed.txt"
+    with pytest.raises(ForbiddenOps, match=r"PrintV2 prints to 'file://"):
+        evaluate(graph("file://" + str(target), "file.pb"), mnist=mnist_data, limit=1000)
+    assert not target.exists()
+
+
+def test_output_found_downstream_when_nothing_is_suggested(gb, weights, mnist_data, tmp_path):
+    """x.W + b feeding only a batch mean: no suggestion fits, the [N, 10] op downstream of the input does."""
+    def build():
+        x = gb.v1.placeholder(gb.tf.float32, [None, 784], name="images")
+        logits = gb.tf.matmul(x, gb.tf.constant(weights[0])) + gb.tf.constant(weights[1])
+        gb.tf.reduce_mean(logits, name="mean_score")
+    result = evaluate(gb.write_graph(str(tmp_path / "m.pb"), build), mnist=mnist_data, limit=1000)
+    assert result.output == "add:0"
+    assert abs(result.accuracy - _reference(gb, weights, mnist_data, 1000)) <= TOLERANCE

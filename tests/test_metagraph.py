@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from graph_fixtures import gb, softmax  # noqa: F401 - fixtures
+from graph_fixtures import cond_v2_run, gb, softmax, tb  # noqa: F401 - fixtures
 
 from ckptlib import errors, report
 from ckptlib.errors import NodeNotFound
@@ -201,3 +201,76 @@ def test_deep_mnist_style_unnamed_graph(gb, tmp_path):
     assert [p.role for p in info.suggested_inputs] == ["input", "labels", "keep_prob"]
     assert info.suggested_outputs[0].name == y_conv.op.name
     assert not any("entropy" in o.name for o in info.suggested_outputs)
+
+
+def _export(gb, path, build) -> str:
+    with gb.tf.Graph().as_default():
+        build()
+        gb.v1.train.export_meta_graph(filename=str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("log_eps", [False, True])
+def test_beginners_graph_suggests_softmax(gb, tb, tmp_path, log_eps):
+    """'MNIST for ML beginners': unnamed placeholders, y = softmax(xW + b), a hand-written cross-entropy on
+    log(y) and an accuracy from argmax(y): Softmax is the output, the two Mean scalars never are."""
+    info = read_meta_graph(_export(gb, tmp_path / "beginners.meta", lambda: tb.beginners(log_eps=log_eps)))
+    assert [(p.name, p.shape, p.role) for p in info.suggested_inputs] == [
+        ("Placeholder", (None, 784), "input"), ("Placeholder_1", (None, 10), "labels")]
+    names = [o.name for o in info.suggested_outputs]
+    assert names[0] == "Softmax" and "(Log, ArgMax)" in info.suggested_outputs[0].reason
+    assert not {"Mean", "Mean_1", "Log", "Sum", "Neg"} & set(names)
+    for out in info.suggested_outputs:
+        assert not out.name.startswith(("gradients", "GradientDescent"))
+
+
+@pytest.mark.parametrize("head,accuracy,expected", [("softmax", False, "Softmax"), ("logits", True, "add"),
+                                                    ("logits", False, "add")])
+def test_beginners_variants(gb, tb, tmp_path, head, accuracy, expected):
+    """Without the accuracy the cross-entropy alone points at the output (back through log); with the logits
+    head the softmax_cross_entropy_with_logits scope and the argmax both read `add`."""
+    info = read_meta_graph(_export(gb, tmp_path / "b.meta", lambda: tb.beginners(head=head, accuracy=accuracy)))
+    assert [p.role for p in info.suggested_inputs] == ["input", "labels"]
+    assert info.suggested_outputs[0].name == expected
+    assert not any(o.name.startswith("Mean") for o in info.suggested_outputs)
+
+
+def test_activity_regulariser_does_not_move_the_output(gb, tmp_path):
+    """A loss that also reads a hidden layer (sum of its squares, a batch reduction) is still the loss: the
+    output stays the logits that the cross-entropy and the accuracy share."""
+    def build():
+        tf, v1 = gb.tf, gb.v1
+        x = v1.placeholder(tf.float32, [None, 784])
+        y_ = v1.placeholder(tf.int64, [None])
+        hidden = tf.nn.relu(tf.matmul(x, tf.Variable(tf.zeros([784, 32]))))
+        logits = tf.matmul(hidden, tf.Variable(tf.zeros([32, 10])))
+        xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_, logits=logits))
+        v1.train.GradientDescentOptimizer(0.1).minimize(xent + 1e-4 * tf.reduce_sum(tf.square(hidden)))
+        tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), y_), tf.float32))
+    info = read_meta_graph(_export(gb, tmp_path / "reg.meta", build))
+    assert [p.role for p in info.suggested_inputs] == ["input", "labels"]
+    assert info.suggested_outputs[0].name == "MatMul_1"
+    assert not any(o.name in ("Relu", "Square", "Sum") for o in info.suggested_outputs)
+
+
+def test_batch_reductions_never_suggested(gb, tmp_path):
+    """With labels ckptlib cannot recognise (no shape, no telling name), the loss and the accuracy feed
+    nothing; still a reduction over the batch dimension is a loss or a metric, not an output."""
+    def build():
+        tf, v1 = gb.tf, gb.v1
+        x = v1.placeholder(tf.float32, [None, 784])
+        truth = v1.placeholder(tf.float32)
+        logits = tf.matmul(x, tf.Variable(tf.zeros([784, 10])))
+        tf.reduce_mean(tf.square(logits - truth))
+        tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), tf.cast(truth, tf.int64)), tf.float32), axis=0)
+        tf.reduce_max(logits, axis=1)  # one value per image: not a batch reduction
+    info = read_meta_graph(_export(gb, tmp_path / "r.meta", build))
+    types = {o.name: o.type for o in info.suggested_outputs}
+    assert "Mean" not in types and "Sum" not in types and types.get("Max") == "Max"
+
+
+def test_cond_v2_graph_roles_and_outputs(cond_v2_run):
+    info = read_meta_graph(cond_v2_run["prefix"])
+    assert [(p.name, p.role) for p in info.suggested_inputs] == [
+        ("x", "input"), ("y", "labels"), ("is_training", "training_flag")]
+    assert [o.name for o in info.suggested_outputs][:2] == ["out/add", "prediction"]

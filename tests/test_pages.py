@@ -1,6 +1,8 @@
 """AppTest: every page renders on the bundled sample runs without an exception and shows their rows."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -214,3 +216,22 @@ def test_diff_status_filter_follows_a_new_pair_of_checkpoints():
     _assert_clean(at)
     shown = at.multiselect(key="diff_status").value
     assert shown == ["changed"] and set(at.dataframe[0].value["status"]) == {"changed"}
+
+
+def test_history_and_variables_pages_render_without_importing_tensorflow():
+    # A separate interpreter: this one has TensorFlow loaded by other tests.
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
+        f"at.query_params['run'] = {CNN!r}\n"
+        "at.run()\n"
+        "at.switch_page('pages/variables.py')\n"
+        "at.run()\n"
+        "assert not at.exception and at.dataframe, 'pages did not render'\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = dict(os.environ, CKPTLIB_ROOT=SAMPLES)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"

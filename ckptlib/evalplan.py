@@ -83,7 +83,8 @@ def choose_output(graph, graph_def, source: str, output: str | None, roles: dict
         return found[0]
     listed = "; ".join(tried[:5]) or "none"
     raise BadGraphIO(f"Cannot find the output of '{source}' automatically: no op downstream of the input gives "
-                     f"[N, 10] scores or [N] class ids (suggested outputs tried: {listed}). Name it with --output.")
+                     f"[N, 10] scores or [N] class ids (suggested outputs tried: {listed}). "
+                     "Name it with --output (the dashboard's 'Output tensor' option).")
 
 
 def _outputs_downstream(graph, index, roles: dict[str, str]) -> list:
@@ -124,7 +125,7 @@ def choose_input(graph, source: str, output, given: str | None, roles: dict[str,
         listed = ", ".join(describe(t) for t in sorted(placeholders, key=lambda t: t.name)) or "none"
         problem = "several could be the image input" if fits else "none takes 784 float pixels per image"
         raise BadGraphIO(f"Cannot find the input of '{source}' automatically: {problem} (placeholders the output "
-                         f"depends on: {listed}). Name it with --input.")
+                         f"depends on: {listed}). Name it with --input (the dashboard's 'Input tensor' option).")
     return fits[0]
 
 

@@ -51,7 +51,8 @@ def choose_device(device: str) -> DeviceChoice:
     gpus = _gpus(tf)
     if device == "gpu" and not gpus:
         raise DeviceUnavailable("No GPU is visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty; "
-                                "CUDA libraries missing or no device): use --device cpu or auto.")
+                                "CUDA libraries missing or no device): use --device cpu or auto "
+                                "(the dashboard's 'Device' option).")
     if device == "cpu" or not gpus:
         config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
         return DeviceChoice("/device:CPU:0", "CPU", config)

@@ -119,14 +119,9 @@ def freeze_graph_def(prefix: str, outputs, *, meta: str | None = None) -> Frozen
 
 def _check_files(prefix: str) -> None:
     """Name a missing or truncated data shard up front: TF's restore error hides it in a long message."""
-    index = bundle.read_index(prefix)
-    for shard, needed in sorted(index.expected_shard_sizes().items()):
-        path = index.data_path(shard)
-        have = os.path.getsize(path) if os.path.exists(path) else None
-        if have is None or have < needed:
-            state = "is missing" if have is None else f"is truncated ({have} bytes, the index needs {needed})"
-            raise errors.IncompleteCheckpoint(
-                f"Cannot freeze checkpoint '{prefix}': data file {os.path.basename(path)} {state}.")
+    problems = bundle.read_index(prefix).shard_problems()
+    if problems:
+        raise errors.IncompleteCheckpoint(f"Cannot freeze checkpoint '{prefix}': {' '.join(problems)}")
 
 
 def _check_safe(meta_def, needed: set[str], meta_path: str) -> None:

@@ -218,16 +218,9 @@ def _check_complete(prefix: str, files: _Files, problems: list[str]) -> bool:
     except errors.CkptError as exc:
         problems.append(str(exc))
         return False
-    ok = True
-    for shard, needed in sorted(index.expected_shard_sizes().items()):
-        path = index.data_path(shard)
-        if not storage.exists(path):
-            problems.append(f"Data file {os.path.basename(path)} is missing.")
-            ok = False
-        elif (have := _size(path)) < needed:
-            problems.append(f"Data file {os.path.basename(path)} is truncated: {have} bytes, the index needs {needed}.")
-            ok = False
-    return ok
+    shard_problems = index.shard_problems()
+    problems.extend(shard_problems)
+    return not shard_problems
 
 
 def _step_from_name(name: str) -> int | None:

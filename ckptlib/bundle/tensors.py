@@ -20,6 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import storage
 from ..errors import CkptError, CorruptCheckpoint, NotACheckpoint, NotFound, UnsupportedFormat, VariableNotFound
 from . import protos
 from .protos import BundleEntry, BundlePart
@@ -58,6 +59,18 @@ class BundleIndex:
         for entry in stored:
             sizes[entry.shard_id] = max(sizes[entry.shard_id], entry.offset + entry.size)
         return sizes
+
+    def shard_problems(self) -> tuple[str, ...]:
+        """A sentence for every data shard that is missing or shorter than the index says; () if none."""
+        problems = []
+        for shard, needed in sorted(self.expected_shard_sizes().items()):
+            path = self.data_path(shard)
+            name = os.path.basename(path)
+            if not storage.exists(path):
+                problems.append(f"Data file {name} is missing.")
+            elif (have := storage.getsize(path)) < needed:
+                problems.append(f"Data file {name} is truncated: {have} bytes, the index needs {needed}.")
+        return tuple(problems)
 
 
 def _load_index(prefix: str) -> bytes:

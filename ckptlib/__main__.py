@@ -2,6 +2,6 @@
 
 import sys
 
-from ckptlib.cli import main
+from ckptlib.cli.main import main
 
 sys.exit(main())

@@ -6,10 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ckptlib import report
-from ckptlib.kinds import KINDS
-from ckptlib.mapping import parse_rule
-from ui import data, figures, figures_compare
+from ui import backend, data, figures, figures_compare
 from ui.pickers import (checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param,
                         url_multiselect)
 from ui.widgets import current, errors_shown, url_picker
@@ -36,7 +33,7 @@ with st.expander("Name mapping and tolerance", expanded=bool(st.query_params.get
     atol_text = text_param(st.text_input, "atol: differences up to this count as unchanged", "atol")
 atol = parse_atol(atol_text)
 with errors_shown():
-    rules = tuple(parse_rule(line.strip()) for line in rules_text.splitlines() if line.strip())
+    rules = tuple(backend.parse_rule(line.strip()) for line in rules_text.splitlines() if line.strip())
     result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
 
 summary = result.summary
@@ -57,7 +54,7 @@ if nonfinite:
                "those positions count as changed but are left out of the norms (see the nonfinite column).")
 
 c1, c2, c3 = st.columns([2, 2, 1])
-kinds = url_multiselect(c1.multiselect, "Kinds", KINDS, "kinds", ["model"],
+kinds = url_multiselect(c1.multiselect, "Kinds", backend.KINDS, "kinds", ["model"],
                         help="Model weights by default; add optimizer slots, counters or metadata here.")
 # A new pair of checkpoints (or rules) resets the status filter to the statuses that diff has.
 # Set through the session state (not `default=`) so the browser's chips follow the reset too.
@@ -83,7 +80,7 @@ table = pd.DataFrame({
 })
 table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * max(len(table), 2), 460))
-doc = report.diff_doc(result)
+doc = backend.diff_doc(result)
 d1, d2, _ = st.columns([1, 1, 4])
 d1.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")
 d2.download_button("JSON (every variable)", json.dumps(doc, indent=2), "diff.json", "application/json")

@@ -4,8 +4,7 @@ import os
 
 import streamlit as st
 
-from ckptlib.evalfeeds import parse_feeds
-from ui import data, eval_view
+from ui import backend, data, eval_view
 from ui.widgets import current, errors_shown
 
 selection = current()
@@ -76,7 +75,7 @@ else:
         metric = c9.text_input("Graph's own accuracy tensor (optional)", key="eval_metric") or None
     if st.button("Evaluate", type="primary", key="evaluate"):
         with errors_shown():
-            feeds = parse_feeds([line for line in feed_text.splitlines() if line.strip()])
+            feeds = backend.parse_feeds([line for line in feed_text.splitlines() if line.strip()])
         st.session_state["eval_request"] = (candidates[label], tuple(sorted({
             "device": device, "limit": int(limit) or None, "raw_pixels": raw, "input_tensor": input_tensor,
             "output_tensor": output_tensor, "feeds": tuple(sorted(feeds.items())) or None, "labels": labels,

@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ckptlib.textfmt import human_bytes
-from ui import figures
+from ui import backend, figures
 from ui.widgets import current
 
 selection = current()
@@ -20,7 +19,7 @@ latest = history.latest
 cols = st.columns(4)
 cols[0].metric("Checkpoints", len(entries))
 cols[1].metric("Latest step", latest.step if latest and latest.step is not None else "—")
-cols[2].metric("On disk", human_bytes(sum(e.size_bytes for e in entries)))
+cols[2].metric("On disk", backend.human_bytes(sum(e.size_bytes for e in entries)))
 cols[3].metric("With problems", sum(1 for e in entries if e.problem))
 
 if history.problem:
@@ -49,7 +48,7 @@ table = pd.DataFrame(
         "checkpoint": [e.name for e in entries],
         "step": pd.array([e.step for e in entries], dtype="Int64"),
         "saved": pd.to_datetime([e.mtime for e in entries], unit="s", utc=True).tz_convert(None),
-        "size": [human_bytes(e.size_bytes) for e in entries],
+        "size": [backend.human_bytes(e.size_bytes) for e in entries],
         "status": [e.status for e in entries],
         "in state": [e.in_state for e in entries],
         "complete": [e.complete for e in entries],

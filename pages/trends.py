@@ -4,9 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ckptlib.health import health_from_trends
-from ckptlib.trends import change_matrix
-from ui import data, figures_compare
+from ui import backend, data, figures_compare
 from ui.pickers import url_multiselect
 from ui.widgets import current, errors_shown, url_picker
 
@@ -28,7 +26,7 @@ if not trends.variables:
 if trends.skipped:
     st.warning("Left out: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]} ({s.reason})" for s in trends.skipped[:5]))
 
-health = health_from_trends(trends, include_optimizer=include_optimizer)
+health = backend.health_from_trends(trends, include_optimizer=include_optimizer)
 if health.flags:
     st.error(f"{len(health.flags)} health flag(s): NaN/Inf, frozen weights or sudden norm changes.",
              icon=":material/warning:")
@@ -37,7 +35,7 @@ if health.flags:
 else:
     st.success(f"No health flags over {len(trends.checkpoints)} checkpoints and {len(health.checked)} variables.")
 
-matrix = change_matrix(trends)
+matrix = backend.change_matrix(trends)
 if matrix.values.size and len(matrix.prefixes) > 1:
     st.plotly_chart(figures_compare.change_matrix(matrix), width="stretch")
 

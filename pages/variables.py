@@ -4,9 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ckptlib.kinds import KINDS
-from ckptlib.textfmt import human_bytes
-from ui import data, figures
+from ui import backend, data, figures
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
@@ -24,7 +22,7 @@ with errors_shown():
 
 left, right = st.columns([2, 1])
 pattern = left.text_input("Filter by name", placeholder="e.g. conv1/ or kernel", key="filter")
-kinds = right.multiselect("Kinds", KINDS, default=[k for k in KINDS if k != "optimizer"], key="kinds",
+kinds = right.multiselect("Kinds", backend.KINDS, default=[k for k in backend.KINDS if k != "optimizer"], key="kinds",
                           help="Optimizer slots (Adam's m and v…) are hidden by default.")
 shown = [v for v in variables if v.kind in kinds and pattern.lower() in v.name.lower()]
 table = pd.DataFrame(
@@ -39,7 +37,7 @@ table = pd.DataFrame(
         "key": [v.name for v in shown],
     }
 ).sort_values(["scope", "name"], kind="stable")
-st.caption(f"{len(shown)} of {len(variables)} variables, {human_bytes(sum(v.nbytes for v in shown))}")
+st.caption(f"{len(shown)} of {len(variables)} variables, {backend.human_bytes(sum(v.nbytes for v in shown))}")
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 420))
 with st.expander("By scope"):
     scopes = table.groupby("scope", sort=True).agg(variables=("key", "size"), elements=("elements", "sum"),
@@ -56,7 +54,7 @@ with errors_shown():
 info, stats = summary.info, summary.stats
 st.subheader(info.display_name)
 st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} elements · "
-           f"{human_bytes(info.nbytes)} · {info.kind}")
+           f"{backend.human_bytes(info.nbytes)} · {info.kind}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")
 if info.dtype in ("string", "bool"):
     st.caption("Strings and bools have no numeric statistics.")

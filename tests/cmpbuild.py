@@ -127,7 +127,7 @@ def close(value, expected, rel: float = 1e-9) -> bool:
 def corrupt(prefix: str, how: str, name: str) -> str:
     """Damage the data shard holding `name` in a copied checkpoint: 'flip' 4 of its bytes, or 'truncate'
     the shard just after its first byte. Returns the shard's file name."""
-    from ckptlib import bundle  # only to find where TensorFlow put the tensor
+    from ckptlib.formats import bundle  # only to find where TensorFlow put the tensor
 
     index = bundle.read_index(prefix)
     entry = index.entries[name]

@@ -16,7 +16,7 @@ _CACHE: dict[str, object] = {}
 
 def _needs_mnist():
     from ckptlib.errors import CkptError
-    from ckptlib.mnist_idx import find_split
+    from ckptlib.evaluate.mnist_idx import find_split
 
     try:
         find_split(MNIST_DIR, "train")
@@ -43,7 +43,7 @@ def gb():
 def mnist_data():
     """The MNIST test set as ckptlib loads it from MNIST_DIR."""
     _needs_mnist()
-    from ckptlib.mnist import load_mnist_test
+    from ckptlib.evaluate.mnist import load_mnist_test
 
     return _cached("mnist", lambda: load_mnist_test(MNIST_DIR))
 
@@ -58,7 +58,7 @@ def softmax(tmp_path_factory, gb):
 @pytest.fixture
 def frozen_softmax(tmp_path_factory, softmax, gb):
     """softmax's last checkpoint frozen to a .pb (outputs: logits and the accuracy metric)."""
-    from ckptlib.freeze import freeze
+    from ckptlib.evaluate.freeze import freeze
 
     def build():
         out = tmp_path_factory.mktemp("frozen") / "softmax.pb"

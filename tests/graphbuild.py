@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from ckptlib._tf import tf as _import_tf  # noqa: E402  (banners silenced like the library does)
-from ckptlib.mnist_idx import find_split, load_idx_pair  # noqa: E402
+from ckptlib.evaluate.mnist_idx import find_split, load_idx_pair  # noqa: E402
 
 tf = _import_tf()
 v1 = tf.compat.v1

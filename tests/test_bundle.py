@@ -1,4 +1,4 @@
-"""ckptlib.bundle against real TensorFlow checkpoints, hand-made bundles and damaged files."""
+"""ckptlib.formats.bundle against real TensorFlow checkpoints, hand-made bundles and damaged files."""
 
 import os
 import shutil
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ckptlib import errors
-from ckptlib.bundle import iter_chunks, read_index, read_tensor
-from ckptlib.bundle.table import crc32c, mask_crc, python_crc32c, read_varint
+from ckptlib.formats.bundle import iter_chunks, read_index, read_tensor
+from ckptlib.formats.bundle.table import crc32c, mask_crc, python_crc32c, read_varint
 
 tf = pytest.importorskip("tensorflow")
 
@@ -210,7 +210,7 @@ def test_layout_details(ckpts):
 def test_reader_never_imports_tensorflow(ckpts):
     code = (
         "import sys\n"
-        "from ckptlib.bundle import read_index, read_tensor\n"
+        "from ckptlib.formats.bundle import read_index, read_tensor\n"
         "for prefix in sys.argv[1:]:\n"
         "    index = read_index(prefix)\n"
         "    for name in index.entries: read_tensor(index, name)\n"

@@ -11,12 +11,13 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ckptlib import bundle, errors
-from ckptlib.diff import compare_arrays, diff_checkpoints
-from ckptlib.history import load_history
-from ckptlib.reader import Checkpoint
-from ckptlib.stats import histogram, summarize, summarize_variable, tensor_stats, variable_stats
-from ckptlib.trends import run_trends
+from ckptlib import errors
+from ckptlib.compare.diff import compare_arrays, diff_checkpoints
+from ckptlib.compare.trends import run_trends
+from ckptlib.formats import bundle
+from ckptlib.formats.v2bundle import BundleCheckpoint as Checkpoint
+from ckptlib.runs.history import load_history
+from ckptlib.tensors.stats import histogram, summarize, summarize_variable, tensor_stats, variable_stats
 
 REL = 1e-12  # chunked and whole differ only by the order of float64 additions
 TINY = 7  # elements per chunk: every tensor below spans many chunks, NaN/Inf straddling their borders

@@ -12,8 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from ckptlib import cli_compare, errors
-from ckptlib.cli_compare import HANDLERS, ProgressLine, add_subcommands
+from ckptlib import errors
+from ckptlib.cli import compare as cli_compare
+from ckptlib.cli.compare import HANDLERS, ProgressLine, add_subcommands
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -10,12 +10,14 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ckptlib import bundle, errors
-from ckptlib.diff import compare_arrays, diff_checkpoints
+from ckptlib import errors
+from ckptlib.compare.diff import compare_arrays, diff_checkpoints
+from ckptlib.compare.mapping import NameMapping, parse_rule, suggest_pairs
+from ckptlib.compare.types import DIFF_STATUSES
 from ckptlib.errors import BadMappingRule
-from ckptlib.mapping import NameMapping, parse_rule, suggest_pairs
-from ckptlib.reader import open_checkpoint
-from ckptlib.types import DIFF_STATUSES, VariableInfo
+from ckptlib.formats import bundle
+from ckptlib.formats.types import VariableInfo
+from ckptlib.runs.resolve import open_checkpoint
 
 STATS = ("l2_diff", "rel_change", "max_abs_diff", "mean_abs_diff", "cosine", "frac_changed")
 

@@ -22,11 +22,13 @@ from graph_fixtures import (  # noqa: F401
     tb,
 )
 
-from ckptlib import cli_graph, errors, opsafety, report
+from ckptlib import errors
+from ckptlib.cli import graph as cli_graph, report
 from ckptlib.errors import BadGraphIO, DeviceUnavailable, ForbiddenOps, NotFrozen, UnfedPlaceholder, UnsafeDestination
-from ckptlib.evaluate import eval_history, evaluate, evaluate_checkpoint, evaluate_graph_def
-from ckptlib.freeze import freeze
-from ckptlib.types import MnistTestSet
+from ckptlib.evaluate import opsafety
+from ckptlib.evaluate.evaluation import eval_history, evaluate, evaluate_checkpoint, evaluate_graph_def
+from ckptlib.evaluate.freeze import freeze
+from ckptlib.evaluate.types import MnistTestSet
 
 TOLERANCE = 0.0005
 TINY = MnistTestSet(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8), "four blank images")

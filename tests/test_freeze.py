@@ -11,10 +11,12 @@ import pytest
 from conftest import copy_run, snapshot
 from graph_fixtures import frozen_softmax, gb, mnist_data, softmax  # noqa: F401 - fixtures
 
-from ckptlib import cli_graph, errors, freeze as freeze_module, report
-from ckptlib.freeze import freeze
+from ckptlib import errors
+from ckptlib.cli import graph as cli_graph, report
 from ckptlib.errors import ForbiddenOps, GraphTooLarge, NodeNotFound, UnsafeDestination
-from ckptlib.metagraph import load_meta_graph_def
+from ckptlib.evaluate import freeze as freeze_module
+from ckptlib.evaluate.freeze import freeze
+from ckptlib.graph.metagraph import load_meta_graph_def
 
 
 def _load(gb, path):

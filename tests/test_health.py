@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ckptlib.health import checkpoint_health, run_health
-from ckptlib.history import load_history
-from ckptlib.reader import open_checkpoint
+from ckptlib.compare.health import checkpoint_health, run_health
+from ckptlib.runs.history import load_history
+from ckptlib.runs.resolve import open_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from conftest import copy_run, snapshot
 
 from ckptlib import errors
-from ckptlib.history import find_runs, load_history
-from ckptlib.reader import open_checkpoint
+from ckptlib.runs.history import find_runs, load_history
+from ckptlib.runs.resolve import open_checkpoint
 
 DATA = ".data-00000-of-00001"
 

@@ -8,10 +8,11 @@ import os
 import pytest
 from graph_fixtures import cond_v2_run, gb, softmax, tb  # noqa: F401 - fixtures
 
-from ckptlib import errors, report
+from ckptlib import errors
+from ckptlib.cli import report
 from ckptlib.errors import NodeNotFound
-from ckptlib.graphscan import NOT_OUTPUTS
-from ckptlib.metagraph import describe_node, load_meta_graph_def, read_meta_graph
+from ckptlib.graph.metagraph import describe_node, load_meta_graph_def, read_meta_graph
+from ckptlib.graph.scan import NOT_OUTPUTS
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from graph_fixtures import MNIST_DIR
 
-from ckptlib import errors, mnist
+from ckptlib import errors
 from ckptlib.errors import DatasetError
-from ckptlib.mnist import ENV_VAR, load_mnist_test, read_npz
+from ckptlib.evaluate import mnist
+from ckptlib.evaluate.mnist import ENV_VAR, load_mnist_test, read_npz
 
 RNG = np.random.default_rng(3)
 IMAGES = RNG.integers(0, 256, (7, 28, 28), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""ckptlib.mnist_idx on small IDX files generated in tmp_path (gz and raw), valid and corrupt."""
+"""ckptlib.evaluate.mnist_idx on small IDX files generated in tmp_path (gz and raw), valid and corrupt."""
 
 import gzip
 import struct
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ckptlib.errors import CkptError, NotFound
-from ckptlib.mnist_idx import IMAGES_MAGIC, LABELS_MAGIC, find_split, load_idx_pair, read_idx
+from ckptlib.evaluate.mnist_idx import IMAGES_MAGIC, LABELS_MAGIC, find_split, load_idx_pair, read_idx
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -102,8 +102,8 @@ def test_diff_page_ranks_the_changes_between_two_steps_and_keeps_them_in_the_url
     at.run()
     _assert_clean(at)
     metrics = {m.label: int(m.value) for m in at.metric}
-    from ckptlib.diff import diff_checkpoints
-    from ckptlib.reader import open_checkpoint
+    from ckptlib.compare.diff import diff_checkpoints
+    from ckptlib.runs.resolve import open_checkpoint
 
     run_dir = os.path.join(SAMPLES, CNN)
     expected = diff_checkpoints(open_checkpoint(os.path.join(run_dir, "model.ckpt-200")),
@@ -144,7 +144,7 @@ def test_trends_page_shows_the_change_matrix_and_the_chosen_variable():
     at.run()
     _assert_clean(at)
     table = at.dataframe[-1].value
-    from ckptlib.history import load_history
+    from ckptlib.runs.history import load_history
 
     complete = [e.step for e in load_history(os.path.join(SAMPLES, CNN)).checkpoints if e.complete]
     assert list(table["step"]) == complete
@@ -157,7 +157,7 @@ def test_graph_page_lists_collections_ops_and_suggests_the_logits():
     at.switch_page("pages/graph.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    from ckptlib.metagraph import read_meta_graph
+    from ckptlib.graph.metagraph import read_meta_graph
 
     info = read_meta_graph(os.path.join(SAMPLES, CNN, "model.ckpt-1000.meta"))
     metrics = {m.label: m.value for m in at.metric}
@@ -183,7 +183,7 @@ def test_evaluate_page_freezes_evaluates_and_plots_accuracy_over_the_run():
     at.button(key="evaluate").click().run()
     _assert_clean(at)
     accuracy = next(m.value for m in at.metric if m.label == "Accuracy")
-    from ckptlib.evaluate import evaluate
+    from ckptlib.evaluate.evaluation import evaluate
 
     direct = evaluate(frozen.output, limit=1000)
     assert accuracy == f"{direct.accuracy:.2%}"

@@ -9,8 +9,9 @@ import pytest
 from conftest import copy_run
 
 from ckptlib import errors
-from ckptlib.bundle import read_index
-from ckptlib.reader import BACKENDS, Checkpoint, open_checkpoint, resolve_prefix, strip_suffix
+from ckptlib.formats.bundle import read_index
+from ckptlib.formats.v2bundle import BACKENDS, BundleCheckpoint as Checkpoint, strip_suffix
+from ckptlib.runs.resolve import open_checkpoint, resolve_prefix
 
 DATA = ".data-00000-of-00001"
 KINDS = {"model", "optimizer", "counter", "metadata"}
@@ -345,7 +346,7 @@ def test_unknown_backend(saver_abs):
 
 # --- the tf backend as a cross-check independent of the native parser ------------------------------
 def test_tf_backend_lists_and_reads_when_the_native_index_cannot_be_read(prefixes, monkeypatch):
-    from ckptlib import bundle
+    from ckptlib.formats import bundle
 
     expected = {prefix: open_checkpoint(prefix, "native").variables for prefix in prefixes.values()}
 
@@ -364,7 +365,7 @@ def test_tf_backend_lists_and_reads_when_the_native_index_cannot_be_read(prefixe
 
 
 def test_tf_backend_errors_stay_mapped_without_the_native_index(saver_rel, tmp_path, monkeypatch):
-    from ckptlib import bundle
+    from ckptlib.formats import bundle
 
     prefix = _damaged(saver_rel, tmp_path, "missing_data")
 

@@ -9,9 +9,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ckptlib import stats as stats_mod
-from ckptlib.reader import open_checkpoint
-from ckptlib.stats import histogram, preview, summarize, tensor_stats
+from ckptlib.runs.resolve import open_checkpoint
+from ckptlib.tensors import stats as stats_mod
+from ckptlib.tensors.stats import histogram, preview, summarize, tensor_stats
 
 REL = 1e-9
 

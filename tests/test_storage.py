@@ -12,11 +12,13 @@ import uuid
 import numpy as np
 import pytest
 
-from ckptlib import bundle, errors, storage
-from ckptlib.cli import main
-from ckptlib.diff import diff_checkpoints
-from ckptlib.history import find_runs, load_history
-from ckptlib.reader import Checkpoint, open_checkpoint
+from ckptlib import errors, storage
+from ckptlib.cli.main import main
+from ckptlib.compare.diff import diff_checkpoints
+from ckptlib.formats import bundle
+from ckptlib.formats.v2bundle import BundleCheckpoint as Checkpoint
+from ckptlib.runs.history import find_runs, load_history
+from ckptlib.runs.resolve import open_checkpoint
 
 fsspec = pytest.importorskip("fsspec")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ckptlib import errors
-from ckptlib.history import load_history
-from ckptlib.trends import change_matrix, run_trends
+from ckptlib.compare.trends import change_matrix, run_trends
+from ckptlib.runs.history import load_history
 
 STEP_STATS = ("l2", "mean", "std", "min", "max")
 

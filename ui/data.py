@@ -13,14 +13,19 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from ckptlib.diff import diff_checkpoints
-from ckptlib.history import find_runs, load_history
-from ckptlib.mapping import NameMapping
-from ckptlib.reader import Checkpoint, open_checkpoint
-from ckptlib.stats import summarize_variable
-from ckptlib.trends import run_trends
-from ckptlib.types import (CheckpointDiff, EvalHistory, EvalResult, FreezeResult, MetaGraphInfo, MnistTestSet,
-                           NodeDefInfo, RunHistory, RunSummary, RunTrends, TensorSummary, VariableInfo)
+from ckptlib.compare.diff import diff_checkpoints
+from ckptlib.compare.mapping import NameMapping
+from ckptlib.compare.trends import run_trends
+from ckptlib.compare.types import CheckpointDiff, RunTrends
+from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
+from ckptlib.formats import open_checkpoint as open_format
+from ckptlib.formats.types import VariableInfo
+from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
+from ckptlib.runs.history import find_runs, load_history
+from ckptlib.runs.resolve import open_checkpoint
+from ckptlib.runs.types import RunHistory, RunSummary
+from ckptlib.tensors.stats import summarize_variable
+from ckptlib.tensors.types import TensorSummary
 
 
 def folder_signature(folder: str) -> tuple:
@@ -76,7 +81,7 @@ def tensor_summary(prefix: str, name: str) -> TensorSummary:
 
 @st.cache_data(show_spinner="Reading the tensor…", max_entries=128)
 def _tensor_summary(prefix: str, name: str, signature: tuple) -> TensorSummary:
-    return summarize_variable(Checkpoint(prefix), name)  # streamed: memory stays flat for huge tensors
+    return summarize_variable(open_format(prefix), name)  # streamed: memory stays flat for huge tensors
 
 
 MAX_PLOTTED_BYTES = 64 << 20  # whole reads for plots (heatmaps, scatter) stop here; statistics stream
@@ -92,7 +97,7 @@ def tensor(prefix: str, name: str):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _tensor(prefix: str, name: str, signature: tuple):
-    return Checkpoint(prefix).read(name)
+    return open_format(prefix).read(name)
 
 
 # --- long computations: shown with a progress bar, memoised across sessions ----------------------
@@ -136,7 +141,7 @@ def diff(prefix_a: str, prefix_b: str, rules: tuple[tuple[str, str], ...], strip
            strip_prefix, atol)
     mapping = NameMapping(rules=rules, strip_prefix_a=strip_prefix)
     return _memoised(key, lambda progress: diff_checkpoints(
-        Checkpoint(prefix_a), Checkpoint(prefix_b), mapping, atol, progress), "Comparing")
+        open_format(prefix_a), open_format(prefix_b), mapping, atol, progress), "Comparing")
 
 
 def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
@@ -168,7 +173,7 @@ def meta_graph(path: str, clear_devices: bool) -> MetaGraphInfo:
 
 @st.cache_data(show_spinner="Reading the meta graph…", max_entries=32)
 def _meta_graph(path: str, clear_devices: bool, signature: tuple) -> MetaGraphInfo:
-    from ckptlib.metagraph import read_meta_graph  # imports TensorFlow: only when a graph is asked for
+    from ckptlib.graph.metagraph import read_meta_graph  # imports TensorFlow: only when a graph is asked for
 
     return read_meta_graph(path, clear_devices=clear_devices)
 
@@ -179,21 +184,21 @@ def node(path: str, name: str, clear_devices: bool) -> NodeDefInfo:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _node(path: str, name: str, clear_devices: bool, signature: tuple) -> NodeDefInfo:
-    from ckptlib.metagraph import describe_node
+    from ckptlib.graph.metagraph import describe_node
 
     return describe_node(path, name, clear_devices=clear_devices)
 
 
 @st.cache_data(show_spinner="Loading the MNIST test set…", max_entries=4)
 def mnist(source: str | None) -> MnistTestSet:
-    from ckptlib.mnist import load_mnist_test
+    from ckptlib.evaluate.mnist import load_mnist_test
 
     return load_mnist_test(source or None)
 
 
 def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalResult:
     """Accuracy of a frozen .pb (cached by the file and the options) with a progress bar."""
-    from ckptlib.evaluate import evaluate
+    from ckptlib.evaluate.evaluation import evaluate
 
     key = ("eval", model, file_signature(model), options, dataset_source)
     dataset = mnist(dataset_source)
@@ -204,7 +209,7 @@ def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalRe
 
 def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dataset_source: str | None) -> EvalHistory:
     """Freeze and evaluate every complete checkpoint of a run, cached per (run files, options)."""
-    from ckptlib.evaluate import eval_history
+    from ckptlib.evaluate.evaluation import eval_history
 
     key = ("eval_history", run_dir, folder_signature(run_dir), outputs, options, dataset_source)
     dataset = mnist(dataset_source)
@@ -221,7 +226,7 @@ def _scratch(kind: str) -> str:
 
 def freeze(prefix: str, outputs: tuple[str, ...]) -> FreezeResult:
     """Freeze a checkpoint into the scratch folder (cached by its files and the outputs)."""
-    from ckptlib.freeze import freeze as freeze_checkpoint
+    from ckptlib.evaluate.freeze import freeze as freeze_checkpoint
 
     key = ("freeze", prefix, prefix_signature(prefix), outputs)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]

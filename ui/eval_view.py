@@ -7,7 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ckptlib.types import CheckpointEntry, EvalHistory, EvalResult, MnistTestSet, RunHistory, RunTrends
+from ckptlib.compare.types import RunTrends
+from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
+from ckptlib.runs.types import CheckpointEntry, RunHistory
 
 GALLERY_SIZE = 24
 

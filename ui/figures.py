@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ckptlib.types import Histogram, RunHistory
+from ckptlib.runs.types import RunHistory
+from ckptlib.tensors.types import Histogram
 
 STATUS_COLORS = {
     "latest": "#2e7d32",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ckptlib.stats import as_float_components
-from ckptlib.types import ChangeMatrix, VariableDiff
+from ckptlib.compare.types import ChangeMatrix, VariableDiff
+from ckptlib.tensors.stats import as_float_components
 
 MAX_SCATTER_POINTS = 5000
 MAX_BARS = 40

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ckptlib.types import CheckpointEntry, RunSummary
+from ckptlib.runs.types import CheckpointEntry, RunSummary
 from ui import data
 from ui.widgets import checkpoint_label, errors_shown, url_picker
 

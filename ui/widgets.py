@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ckptlib.errors import CkptError
-from ckptlib.types import CheckpointEntry, RunHistory, RunSummary
+from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
 from ui import data
 from ui.config import allowed_roots, inside
 

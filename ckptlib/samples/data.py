@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ckptlib.mnist_idx import find_split, load_idx_pair
+from ckptlib.evaluate.mnist_idx import find_split, load_idx_pair
 
 
 class Mnist(NamedTuple):

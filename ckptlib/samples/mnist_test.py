@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from ckptlib.errors import CkptError
-from ckptlib.mnist_idx import find_split
+from ckptlib.evaluate.mnist_idx import find_split
 
 
 def _sha256(path: Path) -> str:
@@ -44,6 +44,6 @@ SHA-256 of the files:
 
 The uncompressed images file hashes to
 {raw_images} (the canonical file: 0fa7898d...494ce7).
-Copied by `python -m ckptlib.samples`; read them with `ckptlib.mnist_idx.load_idx_pair`.
+Copied by `python -m ckptlib.samples`; read them with `ckptlib.evaluate.mnist_idx.load_idx_pair`.
 """)
     return copied

@@ -1,0 +1,186 @@
+"""The `diff`, `trend` and `health` subcommands: their arguments, handlers and plain-text rendering."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from typing import TextIO
+
+from ckptlib.cli import report
+from ckptlib.cli.textfmt import number, table
+from ckptlib.compare.diff import diff_checkpoints
+from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, run_health
+from ckptlib.compare.mapping import NameMapping, parse_rule
+from ckptlib.compare.trends import run_trends
+from ckptlib.compare.types import CheckpointDiff
+from ckptlib.formats.v2bundle import BACKENDS
+from ckptlib.runs.history import load_history
+from ckptlib.runs.resolve import open_checkpoint
+from ckptlib.runs.types import SkippedCheckpoint
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if not (value >= 0 and math.isfinite(value)):  # NaN fails both; Inf would not fit in JSON
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return value
+
+
+def _above_one(text: str) -> float:
+    value = _number(text)
+    if not (value > 1 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 1, not {text}")
+    return value
+
+
+def add_subcommands(sub) -> None:
+    """Register diff, trend and health on the `add_subparsers()` object of `python -m ckptlib`."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+        cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
+        return cmd
+
+    diff = command("diff", "compare two checkpoints variable by variable")
+    diff.add_argument("a", metavar="CKPT_A", help="checkpoint prefix, one of its files, or a run folder (latest)")
+    diff.add_argument("b", metavar="CKPT_B", help="the checkpoint compared against CKPT_A")
+    diff.add_argument("--map", dest="map_rules", action="append", default=[], metavar="REGEX=REPL",
+                      help="rename A's variables with re.sub before matching (repeatable, applied in order)")
+    diff.add_argument("--strip-prefix", default="", metavar="P", help="remove P from the start of A's names")
+    diff.add_argument("--add-prefix", default="", metavar="P",
+                      help="put P in front of A's names (with --strip-prefix: of those that had it)")
+    diff.add_argument("--atol", type=_non_negative, default=0.0, metavar="X",
+                      help="an element counts as changed when |b - a| > X (default 0)")
+    diff.add_argument("--all", action="store_true", help="list unchanged variables too (JSON always lists all)")
+
+    trend = command("trend", "one variable's statistics across a run's checkpoints")
+    trend.add_argument("run", metavar="RUN_DIR")
+    trend.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
+
+    health = command("health", "flag NaN/Inf, frozen weights and norm jumps across a run")
+    health.add_argument("run", metavar="RUN_DIR")
+    health.add_argument("--jump", type=_above_one, default=DEFAULT_JUMP, metavar="X",
+                        help=f"flag a norm growing more than X times between checkpoints (default {DEFAULT_JUMP:g})")
+    health.add_argument("--collapse", type=_above_one, default=DEFAULT_COLLAPSE, metavar="X",
+                        help=f"flag a norm shrinking more than X times (default {DEFAULT_COLLAPSE:g})")
+    health.add_argument("--include-optimizer", action="store_true", help="check optimizer slots too")
+
+
+class ProgressLine:
+    """One stderr line rewritten with \\r while work goes on, erased at the end; silent unless a TTY."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.1):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()  # never pollute logs or pipes with \r lines
+        self.label = label
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not self.enabled:
+            return
+        if done >= total:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        self.stream.write(f"\r\033[K{f'{self.label} {done + 1}/{total} {name}'[:width]}")
+        self.stream.flush()
+
+
+def _shape(shape) -> str:
+    return "-" if shape is None else str(list(shape))
+
+
+def _pair(before, after) -> str:
+    return before if before == after else f"{before} -> {after}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.3g}%"
+
+
+def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
+    lines = [f"a: {diff.a}", f"b: {diff.b}", f"atol: {diff.atol:g}",
+             "summary: " + ", ".join(f"{count} {status}" for status, count in diff.summary.items())]
+    rows = []
+    for r in diff.variables:
+        if r.status == "unchanged" and not show_all:
+            continue
+        name = r.name if r.name_a in (None, r.name) else f"{r.name} (A: {r.name_a})"
+        rows.append([name, r.status, r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
+                     _pair(r.dtype_a or "-", r.dtype_b or "-"), number(r.rel_change), number(r.l2_diff),
+                     number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed), number(r.nonfinite or None)])
+    if rows:
+        lines.append(table(["name", "status", "kind", "shape", "dtype", "rel_change", "l2_diff", "max_abs_diff",
+                            "cosine", "changed", "nan/inf"], rows))
+    if any(r.nonfinite for r in diff.variables):
+        lines.append("nan/inf: positions holding NaN or Inf in A or B; they count as changed but are left out "
+                     "of rel_change, l2_diff, max_abs_diff and cosine.")
+    hidden = diff.summary["unchanged"] if not show_all else 0
+    if hidden:
+        lines.append(f"({hidden} unchanged variables not listed; --all lists them)")
+    if diff.suggestions:
+        lines.append("possible renames (removed -> added, same shape and dtype):")
+        lines += [f"  {s.removed} -> {s.added}  {list(s.shape)} {s.dtype}, name similarity {s.similarity:.2f}"
+                  for s in diff.suggestions]
+    if diff.suggested_rules:
+        lines.append("try: " + " ".join(f"--map '{rule}'" for rule in diff.suggested_rules[:3]))
+    return "\n".join(lines)
+
+
+def _diff(args):
+    mapping = NameMapping(rules=tuple(parse_rule(text) for text in args.map_rules),
+                          strip_prefix_a=args.strip_prefix, add_prefix_a=args.add_prefix)
+    a = open_checkpoint(args.a, backend=args.reader)
+    b = open_checkpoint(args.b, backend=args.reader)
+    diff = diff_checkpoints(a, b, mapping=mapping, atol=args.atol, progress=ProgressLine("diff"))
+    return report.diff_doc(diff), _diff_text(diff, args.all)
+
+
+def _skipped_lines(skipped: tuple[SkippedCheckpoint, ...]) -> list[str]:
+    return [f"skipped {s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in skipped]
+
+
+def _trend(args):
+    trends = run_trends(load_history(args.run), [args.var], progress=ProgressLine("trend"), backend=args.reader)
+    trend = trends.variables[0]
+    rows = [[number(p.step), number(p.l2), number(p.mean), number(p.std), number(p.min), number(p.max),
+             number(p.rel_change_prev), number(p.rel_change_first), f"{p.nan}/{p.inf}"] for p in trend.points]
+    lines = [f"run: {trends.run}", f"variable: {trend.name} ({trend.kind}, {trend.dtype})"]
+    lines.append(table(["step", "l2", "mean", "std", "min", "max", "rel_change_prev", "rel_change_first",
+                        "nan/inf"], rows) if rows else "No complete checkpoint holds it.")
+    lines += _skipped_lines(trends.skipped + trend.skipped)
+    return report.trend_doc(trends, args.var), "\n".join(lines)
+
+
+def _health(args):
+    health = run_health(load_history(args.run), jump_ratio=args.jump, collapse_ratio=args.collapse,
+                        include_optimizer=args.include_optimizer, progress=ProgressLine("health"),
+                        backend=args.reader)
+    what = "model weights and optimizer slots" if health.include_optimizer else "model weights"
+    lines = [f"run: {health.run}",
+             f"checked {len(health.checked)} variables ({what}); jump > x{health.jump_ratio:g}, "
+             f"collapse < /{health.collapse_ratio:g}"]
+    rows = [[f.flag, f.variable, number(f.step), f.detail] for f in health.flags]
+    lines.append(table(["flag", "variable", "step", "detail"], rows) if rows else "No flags.")
+    lines += _skipped_lines(health.skipped)
+    return report.health_doc(health), "\n".join(lines)
+
+
+HANDLERS = {"diff": _diff, "trend": _trend, "health": _health}

@@ -1,0 +1,121 @@
+"""`python -m ckptlib SUBCOMMAND`: text by default, one JSON document with --json, exit 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ckptlib import errors, storage
+from ckptlib.cli import compare as cli_compare, graph as cli_graph, report
+from ckptlib.cli.textfmt import human_bytes, human_time, number, table
+from ckptlib.formats.v2bundle import BACKENDS
+from ckptlib.runs.history import find_runs, load_history
+from ckptlib.runs.resolve import open_checkpoint
+from ckptlib.tensors.stats import summarize_variable
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one `error: …` line on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Subparsers are made with the parent's class, so every subcommand keeps the one-line errors.
+    parser = _Parser(prog="python -m ckptlib", description="Review TensorFlow checkpoints.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+        return cmd
+
+    command("runs", "list the runs (folders holding checkpoints) under ROOT").add_argument("root", metavar="ROOT")
+    command("history", "a run's checkpoints, reconciled with its state file").add_argument("run", metavar="RUN_DIR")
+    for name, help_text in (("vars", "every variable of a checkpoint"), ("show", "one variable's statistics")):
+        cmd = command(name, help_text)
+        cmd.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, one of its files, or a run folder (latest)")
+        cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
+        if name == "show":
+            cmd.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
+    cli_compare.add_subcommands(sub)
+    cli_graph.add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        document, text = HANDLERS[args.command](args)
+    except errors.CkptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permissions, a vanished file: still one line naming the file
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    try:
+        print(json.dumps(document, indent=2) if args.json else text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `… | head` closed the pipe: not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _runs(args):
+    root = storage.absolute(args.root)
+    runs = find_runs(root)
+    rows = [[r.name, str(r.num_checkpoints), number(r.latest_step), r.path] for r in runs]
+    text = table(["run", "checkpoints", "latest step", "path"], rows) if runs else f"No checkpoints under {args.root}."
+    return report.runs_doc(root, runs), text
+
+
+def _history(args):
+    history = load_history(args.run)
+    rows = [
+        [e.name, number(e.step), human_time(e.mtime), human_bytes(e.size_bytes), e.status,
+         "meta" if e.has_meta else "-", e.problem or ""]
+        for e in history.checkpoints
+    ]
+    lines = [f"run: {history.path}"]
+    if history.problem:
+        lines.append(f"problem: {history.problem}")
+    lines += [f"note: {n}" for n in history.notes]
+    lines.append(table(["checkpoint", "step", "time", "size", "status", "meta", "problem"], rows))
+    return report.history_doc(history), "\n".join(lines)
+
+
+def _vars(args):
+    ckpt = open_checkpoint(args.ckpt, backend=args.reader)
+    rows = [[v.name, str(list(v.shape)), v.dtype, str(v.num_elements), human_bytes(v.nbytes), v.kind]
+            for v in ckpt.variables]
+    total = sum(v.nbytes for v in ckpt.variables)
+    text = (f"checkpoint: {ckpt.prefix}\n"
+            + table(["name", "shape", "dtype", "elements", "size", "kind"], rows)
+            + f"\n{len(rows)} variables, {human_bytes(total)}")
+    return report.vars_doc(ckpt.prefix, ckpt.variables), text
+
+
+def _show(args):
+    ckpt = open_checkpoint(args.ckpt, backend=args.reader)
+    info = ckpt.info(args.var)
+    summary = summarize_variable(ckpt, args.var)  # large tensors streamed, not read whole
+    doc = report.show_doc(summary)
+    stats = "\n".join(f"  {key:<14}{number(value)}" for key, value in doc["stats"].items())
+    preview = json.dumps(summary.preview)
+    if len(preview) > 2000:
+        preview = preview[:2000] + " …"
+    text = (f"checkpoint: {ckpt.prefix}\nvariable:   {info.name}\nshape:      {list(info.shape)}\n"
+            f"dtype:      {info.dtype}\nkind:       {info.kind}\nstatistics:\n{stats}\n"
+            f"preview{' (first values)' if summary.preview_truncated else ''}: {preview}")
+    return doc, text
+
+
+HANDLERS = {"runs": _runs, "history": _history, "vars": _vars, "show": _show}
+HANDLERS.update(cli_compare.HANDLERS)
+HANDLERS.update(cli_graph.HANDLERS)

@@ -1,0 +1,1 @@
+"""Comparisons: diff of two checkpoints with name mapping, trends over a run, health flags."""

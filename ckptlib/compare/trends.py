@@ -1,0 +1,150 @@
+"""Variables across a run's checkpoints: statistics per step and relative change between steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ckptlib import errors
+from ckptlib.compare.diff import Progress, comparable_dtypes
+from ckptlib.compare.diffstats import comparison
+from ckptlib.compare.types import ChangeMatrix, RunTrends, TrendPoint, VariableTrend
+from ckptlib.formats import Checkpoint, open_checkpoint
+from ckptlib.formats.base import CHUNK_ELEMENTS
+from ckptlib.formats.types import VariableInfo
+from ckptlib.runs.types import CheckpointEntry, RunHistory, SkippedCheckpoint
+from ckptlib.tensors.accumulate import StatsAccumulator, aligned
+from ckptlib.tensors.types import TensorStats
+
+_Opened = tuple[CheckpointEntry, Checkpoint, dict[str, VariableInfo]]
+
+
+def _numeric(info: VariableInfo) -> bool:
+    return info.dtype != "string"
+
+
+def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress: Progress | None = None,
+               backend: str = "native", where: Callable[[VariableInfo], bool] | None = None,
+               chunk_elements: int = CHUNK_ELEMENTS) -> RunTrends:
+    """Each variable's statistics in every complete checkpoint (by step), streaming one tensor at a time.
+
+    `names` defaults to every variable of the run that `where` accepts (default: all but strings).
+    Tensors larger than `chunk_elements` are streamed in chunks of that size, never held whole.
+    Example: `run_trends(load_history("run"), ["dense/kernel"]).variables[0].points[-1].l2`.
+    """
+    opened: list[_Opened] = []
+    skipped = [SkippedCheckpoint(e.prefix, e.step, e.problem or "The checkpoint is incomplete.")
+               for e in history.checkpoints if not e.complete]
+    for entry in history.checkpoints:
+        if not entry.complete:
+            continue
+        try:
+            ckpt = open_checkpoint(entry.prefix, backend, chunk_elements)
+            opened.append((entry, ckpt, {info.name: info for info in ckpt.variables}))
+        except errors.CkptError as exc:  # history found the index readable; it may have changed since
+            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc), error=True))
+    known: dict[str, VariableInfo] = {}
+    for _, _, infos in opened:
+        known.update(infos)  # later checkpoints win: kind and dtype as the run ends
+    if names is None:
+        accept = where or _numeric
+        names = sorted(name for name, info in known.items() if accept(info))
+    else:
+        for name in names:
+            if name not in known:
+                raise errors.VariableNotFound(
+                    f"No complete checkpoint of run '{history.path}' has a variable '{name}'.")
+    trends = []
+    for done, name in enumerate(names):
+        if progress is not None:
+            progress(done, len(names), name)
+        trends.append(_variable_trend(name, known[name], opened))
+    if progress is not None:
+        progress(len(names), len(names), "")
+    return RunTrends(history.path, tuple(e for e, _, _ in opened), tuple(trends), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class _Held:
+    """One checkpoint's copy of the variable: its array when small, else re-streamed from disk on demand."""
+
+    ckpt: Checkpoint
+    info: VariableInfo
+    array: np.ndarray | None
+
+    @classmethod
+    def load(cls, ckpt: Checkpoint, info: VariableInfo) -> _Held:
+        small = info.num_elements <= ckpt.chunk_elements or info.dtype == "string"
+        return cls(ckpt, info, ckpt.read(info.name).reshape(-1) if small else None)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        return iter((self.array,)) if self.array is not None else self.ckpt.iter_chunks(self.info.name)
+
+
+def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened]) -> VariableTrend:
+    points, skipped = [], []
+    first = previous = None  # kept whole only when small: memory does not grow with the tensor's size
+    for entry, ckpt, infos in opened:
+        if name not in infos:
+            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, f"{entry.name} has no variable '{name}'.", name))
+            continue
+        try:
+            current = _Held.load(ckpt, infos[name])
+            stats, rel_prev, frac_prev, rel_first = _measure(current, previous, first)
+        except errors.CkptError as exc:  # one damaged tensor should not hide the rest of the run
+            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc), name, error=True))
+            continue
+        points.append(TrendPoint(
+            step=entry.step, prefix=entry.prefix, l2=stats.l2, mean=stats.mean, std=stats.std, min=stats.min,
+            max=stats.max, nan=stats.nan, inf=stats.inf, rel_change_prev=rel_prev, rel_change_first=rel_first,
+            frac_changed_prev=frac_prev,
+        ))  # fmt: skip
+        if first is None:
+            first = current
+        previous = current
+    return VariableTrend(name, info.kind, info.dtype, info.shape, tuple(points), tuple(skipped))
+
+
+def _measure(current: _Held, previous: _Held | None, first: _Held | None):
+    """(stats, rel_change_prev, frac_changed_prev, rel_change_first) in one lockstep pass over the three."""
+    with_prev = previous is not None and _comparable(previous.info, current.info)
+    with_first = first is not None and first is not previous and _comparable(first.info, current.info)
+    against = [held for held, wanted in ((previous, with_prev), (first, with_first)) if wanted]
+    # _comparable pairs strings and bools only with their own dtype: one mode fits every pair.
+    no_stats = current.info.dtype in ("string", "bool")
+    stats = StatsAccumulator()
+    diffs = [comparison(equality=no_stats) for _ in against]
+    for pieces in aligned(current.chunks(), *(held.chunks() for held in against)):
+        if not no_stats:
+            stats.add(pieces[0])
+        for acc, old in zip(diffs, pieces[1:]):
+            acc.add(old, pieces[0])
+    results = [acc.result() for acc in diffs]
+    prev = results[0] if with_prev else None
+    since_first = prev if first is previous else (results[-1] if with_first else None)
+    return (TensorStats(None, None, None, None, None, 0, 0, None) if no_stats else stats.result(),
+            prev.rel_change if prev else None, prev.frac_changed if prev else None,
+            since_first.rel_change if since_first else None)  # fmt: skip
+
+
+def _comparable(old: VariableInfo, new: VariableInfo) -> bool:
+    """Changes are meaningless across a change of shape or of dtype family (string, bool, real, complex)."""
+    return old.shape == new.shape and (old.dtype == new.dtype or comparable_dtypes(old.dtype, new.dtype))
+
+
+def change_matrix(trends: RunTrends) -> ChangeMatrix:
+    """rel_change_prev as a (variables x checkpoints) float64 array, NaN where undefined (e.g. the first)."""
+    column = {entry.prefix: j for j, entry in enumerate(trends.checkpoints)}
+    values = np.full((len(trends.variables), len(trends.checkpoints)), np.nan)
+    for i, trend in enumerate(trends.variables):
+        for point in trend.points:
+            if point.rel_change_prev is not None:
+                values[i, column[point.prefix]] = point.rel_change_prev
+    return ChangeMatrix(
+        values=values,
+        variables=tuple(t.name for t in trends.variables),
+        steps=tuple(e.step for e in trends.checkpoints),
+        prefixes=tuple(e.prefix for e in trends.checkpoints),
+    )

@@ -1,0 +1,257 @@
+"""Runs under a root folder, and a run's checkpoints: the state file reconciled with the disk."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ckptlib import errors, storage
+from ckptlib.formats import open_checkpoint
+from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
+from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
+from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
+
+_DATA = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<total>\d{5})$")
+_STEP = re.compile(r"-(\d+)$")
+# Sharded saves write into '<prefix>_temp/' (TF2: '<prefix>_temp_<uuid hex>/') and rename at the end:
+# such a folder left behind means a save that never finished.
+_TEMP_DIR = re.compile(r"^(?P<prefix>.+)_temp(_[0-9a-f]{32})?$")
+_COUNTER_KEYS = ("global_step", "step/.ATTRIBUTES/VARIABLE_VALUE", "global_step/.ATTRIBUTES/VARIABLE_VALUE")
+# Timestamps in the state file are taken just before/after the save; allow for that when matching.
+_PRESERVE_SLACK_S = 5.0
+
+
+def find_runs(root: str) -> tuple[RunSummary, ...]:
+    """Every folder under `root` (itself included) that holds checkpoints; hidden folders skipped."""
+    root = storage.absolute(root)
+    if not storage.isdir(root):
+        raise errors.NotFound(f"Cannot list runs under '{root}': no such folder.")
+    runs = []
+    for folder, subdirs, files in storage.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and not _TEMP_DIR.match(d))
+        if not any(_is_checkpoint_file(f) for f in files):
+            continue
+        history = load_history(folder)
+        latest = history.latest
+        runs.append(
+            RunSummary(
+                path=folder,
+                name=storage.relative(folder, root),
+                num_checkpoints=len(history.checkpoints),
+                latest_step=latest.step if latest else None,
+            )
+        )
+    return tuple(runs)
+
+
+def _is_checkpoint_file(name: str) -> bool:
+    return name == STATE_FILENAME or name.endswith(".index") or bool(_DATA.match(name))
+
+
+@dataclass
+class _Files:
+    """What is on disk for one prefix."""
+
+    index: bool = False
+    meta: bool = False
+    shards: dict[int, str] = field(default_factory=dict)  # shard id -> file name
+    num_shards: int | None = None  # from the data file names
+    temp_dir: str | None = None
+
+
+def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = None) -> RunHistory:
+    """The run's checkpoints sorted by step, each flagged in_state/latest/complete/orphan/missing."""
+    run_dir = storage.absolute(run_dir)
+    if not storage.isdir(run_dir):
+        raise errors.NotFound(f"Cannot read run '{run_dir}': no such folder.")
+    problem = None
+    notes: list[str] = []
+    try:
+        state = read_state(run_dir)
+    except errors.StateFileError as exc:
+        state, problem = None, str(exc)
+    if state is None and problem is None:
+        problem = "No `checkpoint` state file: listing the checkpoints found on disk; none is marked latest."
+    files = _scan(run_dir)
+    listed, latest, stamps = _state_prefixes(state, run_dir, files, notes)
+    preserved_until = state.last_preserved_timestamp if state and state.last_preserved_timestamp else None
+    if preserved_until is not None and not _preserved_anchor(run_dir, files, listed, preserved_until):
+        # CheckpointManager writes last_preserved_timestamp (its creation time - 1 s) even when nothing
+        # was ever preserved; trust it only when the last preserved checkpoint itself is on disk.
+        preserved_until = None
+    entries = []
+    for name in sorted(set(files) | set(listed)):
+        entry = _entry(run_dir, name, files.get(name, _Files()), name in listed, name == latest, stamps.get(name),
+                       preserved_until, read_step or _stored_step, state is not None)
+        entries.append(entry)
+    entries.sort(key=lambda e: (e.step is None, e.step if e.step is not None else 0, e.mtime or 0.0, e.name))
+    if any(e.preserved for e in entries):
+        notes.append(
+            "Checkpoints marked 'preserved' were dropped from the state file's list but kept on disk by "
+            "keep_checkpoint_every_n_hours (saved before the state file's last_preserved_timestamp)."
+        )
+    elif state is not None and not state.all_model_checkpoint_timestamps:
+        entries, note = explain_v1_preserved(entries)
+        notes.extend([note] if note else [])
+    doomed, note = next_to_delete(entries)
+    notes.extend([note] if note else [])
+    return RunHistory(run_dir, tuple(entries), problem, tuple(notes),
+                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None, doomed)
+
+
+def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], stamp: float) -> bool:
+    """Is an unlisted checkpoint on disk saved at `stamp` (the state file's last_preserved_timestamp)?
+
+    CheckpointManager sets last_preserved_timestamp to the state-file timestamp of the checkpoint it
+    preserved, taken right after that checkpoint's files were written.
+    """
+    for name, found in files.items():
+        if name in listed or not found.index:
+            continue
+        mtime = _mtime(storage.join(run_dir, name), [storage.join(run_dir, name + ".index")])
+        if mtime is not None and stamp - _PRESERVE_SLACK_S <= mtime <= stamp + _PRESERVE_SLACK_S:
+            return True
+    return False
+
+
+def _scan(run_dir: str) -> dict[str, _Files]:
+    found: dict[str, _Files] = {}
+    listing = storage.listdir(run_dir)
+    for name, is_dir in listing:
+        if is_dir:
+            temp = _TEMP_DIR.match(name)
+            if temp:
+                found.setdefault(temp.group("prefix"), _Files()).temp_dir = name
+            continue
+        if name.endswith(".index"):
+            found.setdefault(name[: -len(".index")], _Files()).index = True
+        elif data := _DATA.match(name):
+            files = found.setdefault(data.group("prefix"), _Files())
+            files.shards[int(data.group("shard"))] = name
+            files.num_shards = int(data.group("total"))
+    # A .meta counts only beside checkpoint files: export_meta_graph alone writes no checkpoint.
+    plain_files = {name for name, is_dir in listing if not is_dir}
+    for prefix, files in found.items():
+        files.meta = prefix + ".meta" in plain_files
+    return found
+
+
+def _state_prefixes(state: CheckpointState | None, run_dir: str, files: dict[str, _Files], notes: list[str]):
+    """Map the state file's paths to names inside run_dir; returns (listed, latest, timestamps)."""
+    if state is None:
+        return set(), None, {}
+    moved = []
+
+    def local(path: str) -> str:
+        if not storage.isabs(path):
+            path = storage.normalize(storage.join(run_dir, path))
+        if os.path.dirname(path) == run_dir:
+            return os.path.basename(path)
+        # Written on another machine or before the folder moved: look for it by name in run_dir.
+        moved.append(path)
+        return os.path.basename(path)
+
+    listed = [local(p) for p in state.all_model_checkpoint_paths]
+    latest = local(state.model_checkpoint_path) if state.model_checkpoint_path else None
+    if latest and latest not in listed:
+        listed.append(latest)
+    stamps = {}
+    if len(state.all_model_checkpoint_timestamps) == len(state.all_model_checkpoint_paths):
+        stamps = dict(zip(listed, state.all_model_checkpoint_timestamps))
+    if moved:
+        where = os.path.dirname(moved[0])
+        notes.append(
+            f"The state file points to another folder ({where}); the run was probably moved or copied from "
+            "another machine, so its checkpoints were looked up by name in this folder."
+        )
+    return set(listed), latest, stamps
+
+
+def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_until, read_step,
+           state_known) -> CheckpointEntry:
+    prefix = storage.join(run_dir, name)
+    paths = [prefix + ".index"] if files.index else []
+    paths += [storage.join(run_dir, f) for f in files.shards.values()]
+    paths += [prefix + ".meta"] if files.meta else []
+    size = sum(_size(p) for p in paths)
+    problems = []
+    complete = False
+    if not paths:
+        if in_state:  # else only an unfinished save's temp folder is there (reported below)
+            problems.append("Listed in the state file, but its files are gone (deleted, or never copied here).")
+    elif not files.index:
+        problems.append(f"Index file {name}.index is missing: the save did not finish or the file was not copied.")
+    else:
+        complete = _check_complete(prefix, files, problems)
+    if files.temp_dir:
+        problems.append(f"An unfinished save left the temporary folder {files.temp_dir}/.")
+    mtime = stamp if stamp is not None else _mtime(prefix, paths)
+    preserved = bool(not in_state and paths and preserved_until and mtime is not None
+                     and mtime <= preserved_until + _PRESERVE_SLACK_S)
+    if state_known and not in_state and paths and not preserved:
+        problems.insert(0, ORPHAN_SENTENCE)
+    step = _step_from_name(name)
+    if step is None and complete:
+        step = read_step(prefix)
+    return CheckpointEntry(
+        prefix=prefix,
+        step=step,
+        mtime=mtime,
+        size_bytes=size,
+        in_state=in_state,
+        latest=latest,
+        complete=complete,
+        has_meta=files.meta,
+        problem=" ".join(problems) or None,
+        preserved=preserved,
+        state_known=state_known,
+    )
+
+
+def _check_complete(prefix: str, files: _Files, problems: list[str]) -> bool:
+    """Index readable, every data shard present and at least as long as the index says."""
+    from ckptlib.formats import bundle
+
+    try:
+        index = bundle.read_index(prefix)
+    except errors.CkptError as exc:
+        problems.append(str(exc))
+        return False
+    shard_problems = index.shard_problems()
+    problems.extend(shard_problems)
+    return not shard_problems
+
+
+def _step_from_name(name: str) -> int | None:
+    match = _STEP.search(name)
+    return int(match.group(1)) if match else None
+
+
+def _stored_step(prefix: str) -> int | None:
+    """The global step stored in the checkpoint, for prefixes saved without a '-N' suffix."""
+    try:
+        ckpt = open_checkpoint(prefix)
+        names = {v.name: v for v in ckpt.variables}
+        for key in _COUNTER_KEYS:
+            if key in names and names[key].dtype.startswith("int") and names[key].shape == ():
+                return int(ckpt.read(key))
+    except errors.CkptError:
+        return None
+    return None
+
+
+def _size(path: str) -> int:
+    try:
+        return storage.getsize(path)
+    except OSError:
+        return 0
+
+
+def _mtime(prefix: str, paths: list[str]) -> float | None:
+    index = prefix + ".index"
+    if index in paths:
+        return storage.getmtime(index)
+    times = [t for t in (storage.getmtime(p) for p in paths if storage.exists(p)) if t is not None]
+    return max(times) if times else None

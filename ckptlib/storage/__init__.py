@@ -1,0 +1,8 @@
+"""Where bytes come from: local paths and fsspec URLs (gs://, s3://, memory://) behind one small interface."""
+
+from ckptlib.storage.paths import (absolute, exists, getmtime, getsize, is_url, isabs, isdir, isfile, join, listdir,
+                                   normalize, read_bytes, relative, walk)
+from ckptlib.storage.rangefile import RangeFile
+
+__all__ = ["RangeFile", "absolute", "exists", "getmtime", "getsize", "is_url", "isabs", "isdir", "isfile", "join",
+           "listdir", "normalize", "read_bytes", "relative", "walk"]

@@ -13,6 +13,7 @@ page = st.navigation(
         st.Page("pages/trends.py", title="Trends", icon=":material/show_chart:"),
         st.Page("pages/graph.py", title="Graph", icon=":material/account_tree:"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
     ]
 )
 sidebar()

@@ -79,3 +79,15 @@ class CorruptDataset(DatasetError):
 
 class BadMappingRule(CkptError):
     """A --map rule that is not REGEX=REPL, does not compile, or sends two names to one."""
+
+
+class ReviewUnavailable(CkptError):
+    """The review database cannot be reached, opened, written, or holds a schema this release cannot read."""
+
+
+class BadNote(CkptError):
+    """A note that cannot be stored: a verdict not in the list, an empty text, a target that is not a run."""
+
+
+class NothingToDo(CkptError):
+    """A command found nothing to work on: no checkpoint at all, or every checkpoint skipped as unreadable."""

@@ -9,10 +9,13 @@ import streamlit as st
 from ui import backend, data, figures, figures_compare
 from ui.pickers import (checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param,
                         url_multiselect)
+from ui.review import open_review
+from ui.review_forms import diff_target, notes_panel
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
 st.title("Diff")
+review = open_review()
 if selection.history is None:
     st.info("Choose a root folder that holds checkpoints in the sidebar.")
     st.stop()
@@ -48,6 +51,8 @@ if result.suggestions:
         rule = result.suggested_rules[0]
         st.button(f"Apply the rule {rule}", key="apply_rule", on_click=lambda: st.session_state.update(
             map="\n".join(filter(None, [rules_text, rule]))))
+notes_panel(review, "diff", "diff", diff_target(entry_a.prefix, entry_b.prefix),
+            f"Notes on {entry_a.name} → {entry_b.name}")
 nonfinite = [r for r in result.variables if r.nonfinite]
 if nonfinite:
     st.warning(f"{len(nonfinite)} variable(s) hold NaN or Inf in A or B ({', '.join(r.name for r in nonfinite[:5])}): "

@@ -3,16 +3,22 @@
 import pandas as pd
 import streamlit as st
 
-from ui import backend, figures
+from ui import backend, figures, live
+from ui.review import Target, open_review, show_notes
+from ui.review_forms import note_form
 from ui.widgets import current
 
 selection = current()
 st.title("History")
+review = open_review()
 if selection.history is None:
     st.info("Choose a root folder that holds checkpoints in the sidebar.")
     st.stop()
 history = selection.history
 st.caption(history.path)
+if live.live_toggle():
+    live.follow(history.path)
+verdicts = review.verdicts(history.path)
 
 entries = history.checkpoints
 latest = history.latest
@@ -41,7 +47,7 @@ for status, sentence in EXPLAIN.items():
         (st.info if status == "preserved" else st.warning)(f"**{len(names)} {status}** ({shown}): {sentence}")
 
 if any(e.mtime is not None for e in entries):
-    st.plotly_chart(figures.timeline(history), width="stretch")
+    st.plotly_chart(figures.timeline(history, verdicts), width="stretch")
 
 table = pd.DataFrame(
     {
@@ -50,6 +56,7 @@ table = pd.DataFrame(
         "saved": pd.to_datetime([e.mtime for e in entries], unit="s", utc=True).tz_convert(None),
         "size": [backend.human_bytes(e.size_bytes) for e in entries],
         "status": [e.status for e in entries],
+        "verdict": [verdicts.get(e.prefix, "") for e in entries],
         "in state": [e.in_state for e in entries],
         "complete": [e.complete for e in entries],
         ".meta": [e.has_meta for e in entries],
@@ -63,3 +70,11 @@ problems = [e for e in entries if e.problem]
 if problems:
     with st.expander(f"Problems in full ({len(problems)})", expanded=len(problems) <= 3):
         st.markdown("\n".join(f"- **{e.name}**: {e.problem}" for e in problems))
+
+st.subheader("Notes")
+show_notes(review.notes(run=history.path), empty="No notes on this run or its checkpoints yet.")
+chosen = selection.checkpoint
+targets = {"checkpoint": Target(history.path, checkpoint=chosen.prefix)} if chosen else {}
+targets["run"] = Target(history.path)
+note_form(review, "history", "history", targets,
+          {"checkpoint": f"checkpoint {chosen.name}" if chosen else "", "run": "the whole run"})

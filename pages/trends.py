@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import backend, data, figures_compare
+from ui import backend, data, figures_compare, live
 from ui.pickers import url_multiselect
 from ui.widgets import current, errors_shown, url_picker
 
@@ -14,6 +14,8 @@ if selection.history is None:
     st.info("Choose a root folder that holds checkpoints in the sidebar.")
     st.stop()
 st.caption(selection.history.path)
+if live.live_toggle():
+    live.follow(selection.history.path)
 c1, c2 = st.columns([3, 1])
 others = [r.name for r in data.runs(selection.root) if r.name != selection.run.name]
 overlay = url_multiselect(c1.multiselect, "Overlay other runs on the line charts", others, "overlay", [])

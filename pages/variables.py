@@ -5,10 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from ui import backend, data, figures
+from ui.review import Target, open_review
+from ui.review_forms import notes_panel
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
 st.title("Variables")
+review = open_review()
 entry = selection.checkpoint
 if entry is None:
     st.info("Choose a run and a checkpoint in the sidebar.")
@@ -55,6 +58,8 @@ info, stats = summary.info, summary.stats
 st.subheader(info.display_name)
 st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} elements · "
            f"{backend.human_bytes(info.nbytes)} · {info.kind}")
+notes_panel(review, "variables", "variables",
+            Target(selection.history.path, checkpoint=entry.prefix, variable=name), f"Notes on {name} in {entry.name}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")
 if info.dtype in ("string", "bool"):
     st.caption("Strings and bools have no numeric statistics.")

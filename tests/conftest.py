@@ -15,6 +15,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))  # tfbuild sits beside the tests
+from pg_cluster import fresh_pg_url, postgres_url  # noqa: E402,F401 - fixtures for the review store tests
 
 
 @pytest.hookimpl(trylast=True)
@@ -24,6 +25,12 @@ def pytest_configure(config):
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None and "KERAS_HOME" not in os.environ:
         os.environ["KERAS_HOME"] = str(factory.mktemp("keras_home", numbered=False))
+    # The review store's default SQLite file lives in the user's data folder: keep the suite's in tmp.
+    if factory is not None:
+        os.environ["CKPTLIB_DATA_DIR"] = str(factory.mktemp("ckptlib_data", numbered=False))
+        os.environ.pop("CKPTLIB_DB", None)
+        # The result cache too (each test that cares about hits and misses points it somewhere of its own).
+        os.environ["CKPTLIB_CACHE"] = str(factory.mktemp("ckptlib_cache", numbered=False) / "results.sqlite3")
 
 
 def _build():

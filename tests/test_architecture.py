@@ -18,11 +18,16 @@ LAYERS = {
     "ckptlib.storage": 1,
     "ckptlib.formats": 2,
     "ckptlib.runs": 3, "ckptlib.tensors": 3,
-    "ckptlib.compare": 4, "ckptlib.graph": 4, "ckptlib.evaluate": 4,
+    "ckptlib.compare": 4, "ckptlib.graph": 4, "ckptlib.evaluate": 4, "ckptlib.review": 4, "ckptlib.cache": 4,
+    "ckptlib.live": 4,
     "ckptlib.cli": 5, "ckptlib.api": 5, "ckptlib.samples": 5, "ckptlib.__main__": 5, "ckptlib": 5,
 }
 SIDEWAYS = {
+    ("ckptlib.live", "ckptlib.compare"),  # watching reports changes and health
     ("ckptlib.evaluate", "ckptlib.graph"),  # evaluation reads the graph it runs
+    ("ckptlib.graph", "ckptlib.compare"),  # graph diff reuses the variable diff's name mapping
+    ("ckptlib.review", "ckptlib.compare"), ("ckptlib.review", "ckptlib.evaluate"),  # a report shows both
+    ("ckptlib.cache", "ckptlib.compare"),  # the cache stores what compare computes
     ("ckptlib._tf", "ckptlib.errors"),  # TensorFlow's errors become CkptErrors
     ("ckptlib", "ckptlib.api"), ("ckptlib.__main__", "ckptlib.cli"),  # entry points hand over to the verbs
 }

@@ -221,8 +221,8 @@ def test_flipped_byte_raises_after_the_last_chunk(pair, cb, tmp_path, name):
     tiny = Checkpoint(prefix, chunk_elements=TINY)
     with pytest.raises(errors.CorruptCheckpoint):
         variable_stats(tiny, name)
-    with pytest.raises(errors.CorruptCheckpoint):
-        diff_checkpoints(Checkpoint(pair[0], chunk_elements=TINY), tiny)
+    with pytest.raises(errors.CorruptCheckpoint):  # verify: the index's crc32c still matches A's
+        diff_checkpoints(Checkpoint(pair[0], chunk_elements=TINY), tiny, verify=True)
     with pytest.raises(errors.CorruptCheckpoint):
         summarize_variable(tiny, name)
 

@@ -97,7 +97,7 @@ EXPECTED_STATUS = {
 @pytest.mark.parametrize("backend", ["native", "tf"])
 def test_every_statistic_matches_numpy(v1_pair, cb, backend):
     pa, pb = v1_pair
-    diff = diff_checkpoints(open_checkpoint(pa, backend), open_checkpoint(pb, backend))
+    diff = diff_checkpoints(open_checkpoint(pa, backend), open_checkpoint(pb, backend), verify=True)  # every byte
     rows = {r.name: r for r in diff.variables}
     assert {name: r.status for name, r in rows.items()} == EXPECTED_STATUS
     ref_a, ref_b = cb.read_all(pa), cb.read_all(pb)
@@ -254,7 +254,8 @@ def test_tf2_names_with_and_without_mapping(tf2_pair, cb):
     plain = diff_checkpoints(open_checkpoint(pa), open_checkpoint(pb))
     assert plain.summary["removed"] == plain.summary["added"] == 6
     assert plain.suggested_rules[0] == "^=model/"
-    mapped = diff_checkpoints(open_checkpoint(pa), open_checkpoint(pb), mapping=NameMapping(add_prefix_a="model/"))
+    mapped = diff_checkpoints(open_checkpoint(pa), open_checkpoint(pb), mapping=NameMapping(add_prefix_a="model/"),
+                              verify=True)  # every statistic computed from the bytes
     status = {r.name: r.status for r in mapped.variables}
     key = "model/net/{}/.ATTRIBUTES/VARIABLE_VALUE"
     assert status[key.format("w")] == status[key.format("z")] == status[key.format("tag")] == "changed"

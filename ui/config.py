@@ -1,10 +1,14 @@
-"""Which root folders this dashboard may read: --root, CKPTLIB_ROOT, else the bundled samples."""
+"""Which root folders this dashboard may read (--root, CKPTLIB_ROOT, else the bundled samples) and which
+review database it uses (--db, CKPTLIB_DB, else the default SQLite file in the user's data folder)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+
+from ckptlib.review.location import ENV_DB
+from ckptlib.review.location import database_url as default_database_url
 
 APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_ROOT = os.path.join(APP_DIR, "sample_checkpoints")
@@ -21,6 +25,17 @@ def allowed_roots(argv: list[str] | None = None, environ: dict | None = None) ->
     roots = known.root or [r for r in environ.get("CKPTLIB_ROOT", "").split(os.pathsep) if r]
     roots = roots or [DEFAULT_ROOT]
     return tuple(dict.fromkeys(os.path.realpath(os.path.expanduser(r)) for r in roots))
+
+
+def database_url(argv: list[str] | None = None, environ: dict | None = None) -> str:
+    """The review database's SQLAlchemy URL: `streamlit run dashboard.py -- --db URL`, else CKPTLIB_DB,
+    else the default SQLite file (ckptlib.review.location)."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db")
+    known, _ = parser.parse_known_args(argv)
+    return default_database_url(known.db or environ.get(ENV_DB) or None)
 
 
 def inside(path: str, roots: tuple[str, ...]) -> bool:

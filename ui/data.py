@@ -13,9 +13,9 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from ckptlib.compare.diff import diff_checkpoints
+from ckptlib.cache.results import cached_diff, cached_trends
+from ckptlib.cache.store import ResultCache
 from ckptlib.compare.mapping import NameMapping
-from ckptlib.compare.trends import run_trends
 from ckptlib.compare.types import CheckpointDiff, RunTrends
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
 from ckptlib.formats import open_checkpoint as open_format
@@ -108,6 +108,12 @@ _MEMO_SIZE = 32
 
 
 @st.cache_resource
+def result_cache() -> ResultCache:
+    """The on-disk cache shared with the CLI and other dashboard processes ($CKPTLIB_CACHE moves it)."""
+    return ResultCache()
+
+
+@st.cache_resource
 def _memo() -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()  # shared by every session: guard it
 
@@ -140,8 +146,8 @@ def diff(prefix_a: str, prefix_b: str, rules: tuple[tuple[str, str], ...], strip
     key = ("diff", prefix_a, prefix_signature(prefix_a), prefix_b, prefix_signature(prefix_b), rules,
            strip_prefix, atol)
     mapping = NameMapping(rules=rules, strip_prefix_a=strip_prefix)
-    return _memoised(key, lambda progress: diff_checkpoints(
-        open_format(prefix_a), open_format(prefix_b), mapping, atol, progress), "Comparing")
+    return _memoised(key, lambda progress: cached_diff(
+        result_cache(), open_format(prefix_a), open_format(prefix_b), mapping, atol, progress), "Comparing")
 
 
 def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
@@ -150,8 +156,7 @@ def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
     kinds = ("model", "optimizer") if include_optimizer else ("model",)
 
     def compute(progress):
-        return run_trends(load_history(run_dir), progress=progress,
-                          where=lambda info: info.kind in kinds and info.dtype != "string")
+        return cached_trends(result_cache(), load_history(run_dir), progress=progress, kinds=kinds)
 
     return _memoised(key, compute, "Reading checkpoints")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -17,11 +19,18 @@ STATUS_COLORS = {
     "missing": "#9e9e9e",
     "unlisted": "#00838f",
 }
+VERDICT_MARKS = {  # verdict -> (symbol, colour) of the ring drawn around a checkpoint's marker
+    "ship": ("star-open", "#2e7d32"),
+    "candidate": ("diamond-open", "#1565c0"),
+    "regressed": ("triangle-down-open", "#ef6c00"),
+    "broken": ("x-open", "#c62828"),
+}
 MAX_HEATMAP_SIDE = 256
 
 
-def timeline(history: RunHistory) -> go.Figure:
-    """Step against time, one marker per checkpoint sized by bytes and coloured by status."""
+def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> go.Figure:
+    """Step against time, one marker per checkpoint sized by bytes and coloured by status; checkpoints
+    with a verdict ({prefix: verdict}) get a labelled mark around them."""
     fig = go.Figure()
     sizes = [e.size_bytes for e in history.checkpoints]
     biggest = max(sizes) if sizes and max(sizes) > 0 else 1
@@ -42,6 +51,16 @@ def timeline(history: RunHistory) -> go.Figure:
                 hovertemplate="%{text}<br>step %{y}<br>%{x}<extra>" + status + "</extra>",
             )
         )
+    for verdict, (symbol, color) in VERDICT_MARKS.items():
+        marked = [e for e in history.checkpoints if (verdicts or {}).get(e.prefix) == verdict and e.mtime is not None]
+        if marked:
+            fig.add_trace(go.Scatter(
+                x=[np.datetime64(int(e.mtime * 1000), "ms") for e in marked], y=[e.step for e in marked],
+                mode="markers+text", name=f"verdict: {verdict}", text=[verdict] * len(marked),
+                textposition="top center", textfont={"color": color},
+                marker={"symbol": symbol, "size": 26, "color": color, "line": {"width": 2, "color": color}},
+                customdata=[e.name for e in marked],
+                hovertemplate="%{customdata}: " + verdict + "<extra>verdict</extra>"))
     fig.update_layout(xaxis_title="time saved", yaxis_title="step", height=360, margin={"t": 30, "b": 40},
                       legend={"orientation": "h", "y": 1.12}, showlegend=True)
     return fig

@@ -9,12 +9,13 @@ import sys
 import time
 from typing import TextIO
 
+from ckptlib import errors
 from ckptlib.cli import report
 from ckptlib.cli.textfmt import number, table
-from ckptlib.compare.diff import diff_checkpoints
-from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, run_health
+from ckptlib.cache.results import cached_diff, cached_health, cached_trends
+from ckptlib.cli.cacheopt import add_cache_option, result_cache
+from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
 from ckptlib.compare.mapping import NameMapping, parse_rule
-from ckptlib.compare.trends import run_trends
 from ckptlib.compare.types import CheckpointDiff
 from ckptlib.formats.v2bundle import BACKENDS
 from ckptlib.runs.history import load_history
@@ -50,6 +51,9 @@ def add_subcommands(sub) -> None:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
         cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
+        cmd.add_argument("--verify", action="store_true",
+                         help="read every tensor, also those whose stored crc32c says they are unchanged")
+        add_cache_option(cmd)
         return cmd
 
     diff = command("diff", "compare two checkpoints variable by variable")
@@ -72,6 +76,8 @@ def add_subcommands(sub) -> None:
     health.add_argument("run", metavar="RUN_DIR")
     health.add_argument("--jump", type=_above_one, default=DEFAULT_JUMP, metavar="X",
                         help=f"flag a norm growing more than X times between checkpoints (default {DEFAULT_JUMP:g})")
+    health.add_argument("--fail-on", action="append", default=[], choices=(*FLAGS, "any"), metavar="FLAG",
+                        help=f"exit 1 when a flag of this kind is raised ({', '.join(FLAGS)} or any; repeatable)")
     health.add_argument("--collapse", type=_above_one, default=DEFAULT_COLLAPSE, metavar="X",
                         help=f"flag a norm shrinking more than X times (default {DEFAULT_COLLAPSE:g})")
     health.add_argument("--include-optimizer", action="store_true", help="check optimizer slots too")
@@ -123,12 +129,14 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
         if r.status == "unchanged" and not show_all:
             continue
         name = r.name if r.name_a in (None, r.name) else f"{r.name} (A: {r.name_a})"
-        rows.append([name, r.status, r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
+        rows.append([name, r.status + (" (crc32c)" if r.by == "checksum" else ""), r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
                      _pair(r.dtype_a or "-", r.dtype_b or "-"), number(r.rel_change), number(r.l2_diff),
                      number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed), number(r.nonfinite or None)])
     if rows:
         lines.append(table(["name", "status", "kind", "shape", "dtype", "rel_change", "l2_diff", "max_abs_diff",
                             "cosine", "changed", "nan/inf"], rows))
+    if any(r.by == "checksum" for r in diff.variables):
+        lines.append("(crc32c): equal stored checksums, dtype, shape and size; bytes not read (--verify reads them).")
     if any(r.nonfinite for r in diff.variables):
         lines.append("nan/inf: positions holding NaN or Inf in A or B; they count as changed but are left out "
                      "of rel_change, l2_diff, max_abs_diff and cosine.")
@@ -149,7 +157,8 @@ def _diff(args):
                           strip_prefix_a=args.strip_prefix, add_prefix_a=args.add_prefix)
     a = open_checkpoint(args.a, backend=args.reader)
     b = open_checkpoint(args.b, backend=args.reader)
-    diff = diff_checkpoints(a, b, mapping=mapping, atol=args.atol, progress=ProgressLine("diff"))
+    diff = cached_diff(result_cache(args), a, b, mapping=mapping, atol=args.atol, progress=ProgressLine("diff"),
+                       verify=args.verify, backend=args.reader)
     return report.diff_doc(diff), _diff_text(diff, args.all)
 
 
@@ -157,9 +166,33 @@ def _skipped_lines(skipped: tuple[SkippedCheckpoint, ...]) -> list[str]:
     return [f"skipped {s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in skipped]
 
 
+def _complete_or_refuse(history, command: str) -> tuple[str, ...]:
+    """The run's complete checkpoints; NothingToDo when there is none (an empty folder, a root, all damaged)."""
+    complete = tuple(e.prefix for e in history.checkpoints if e.complete)
+    if not complete:
+        found = f"{len(history.checkpoints)} checkpoint(s), none complete" if history.checkpoints else "no checkpoints"
+        raise errors.NothingToDo(f"Nothing to {command} in '{history.path}': it holds {found}.")
+    return complete
+
+
+def _refuse_if_all_skipped(run: str, complete: tuple[str, ...], skipped, command: str) -> None:
+    unreadable = {s.prefix: s.reason for s in skipped if s.error and s.prefix in complete}
+    if len(unreadable) == len(complete):
+        first = next(iter(unreadable.values()))
+        raise errors.NothingToDo(f"Nothing to {command} in '{run}': every checkpoint was skipped as unreadable "
+                                 f"({len(unreadable)}; first: {first})")
+
+
 def _trend(args):
-    trends = run_trends(load_history(args.run), [args.var], progress=ProgressLine("trend"), backend=args.reader)
+    history = load_history(args.run)
+    complete = _complete_or_refuse(history, "trend")
+    trends = cached_trends(result_cache(args), history, [args.var], progress=ProgressLine("trend"),
+                           backend=args.reader, verify=args.verify)
     trend = trends.variables[0]
+    if not trend.points:
+        _refuse_if_all_skipped(trends.run, complete, trends.skipped + trend.skipped, "trend")
+        raise errors.NothingToDo(f"Nothing to trend in '{trends.run}': no complete checkpoint holds a readable "
+                                 f"'{args.var}'.")
     rows = [[number(p.step), number(p.l2), number(p.mean), number(p.std), number(p.min), number(p.max),
              number(p.rel_change_prev), number(p.rel_change_first), f"{p.nan}/{p.inf}"] for p in trend.points]
     lines = [f"run: {trends.run}", f"variable: {trend.name} ({trend.kind}, {trend.dtype})"]
@@ -170,9 +203,12 @@ def _trend(args):
 
 
 def _health(args):
-    health = run_health(load_history(args.run), jump_ratio=args.jump, collapse_ratio=args.collapse,
-                        include_optimizer=args.include_optimizer, progress=ProgressLine("health"),
-                        backend=args.reader)
+    history = load_history(args.run)
+    complete = _complete_or_refuse(history, "check")
+    health = cached_health(result_cache(args), history, jump_ratio=args.jump, collapse_ratio=args.collapse,
+                           include_optimizer=args.include_optimizer, progress=ProgressLine("health"),
+                           backend=args.reader, verify=args.verify)
+    _refuse_if_all_skipped(health.run, complete, health.skipped, "check")
     what = "model weights and optimizer slots" if health.include_optimizer else "model weights"
     lines = [f"run: {health.run}",
              f"checked {len(health.checked)} variables ({what}); jump > x{health.jump_ratio:g}, "
@@ -180,6 +216,10 @@ def _health(args):
     rows = [[f.flag, f.variable, number(f.step), f.detail] for f in health.flags]
     lines.append(table(["flag", "variable", "step", "detail"], rows) if rows else "No flags.")
     lines += _skipped_lines(health.skipped)
+    failing = sorted({f.flag for f in health.flags if f.flag in args.fail_on or "any" in args.fail_on})
+    if failing:
+        lines.append(f"failing: {', '.join(failing)} (--fail-on)")
+    args.exit_status = 1 if failing else 0  # the report is printed either way; main() exits with this
     return report.health_doc(health), "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ckptlib import errors
 from ckptlib.cli import report
 from ckptlib.cli.textfmt import human_bytes, table
 from ckptlib.evaluate.feeds import parse_feeds
@@ -168,6 +169,10 @@ def _eval_history(args):
     history = eval_history(args.run, args.outputs, output_tensor=args.output, mnist=args.mnist,
                            allow_download=args.download, progress=_progress("eval-history", when_piped=True),
                            **_eval_options(args))
+    if not history.points:
+        reasons = "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped[:2])
+        raise errors.NothingToDo(f"Nothing evaluated in '{history.run}': "
+                                 + (f"every checkpoint was skipped ({reasons})." if reasons else "it holds no checkpoint."))
     with_metric = args.metric is not None
     rows = [["-" if p.step is None else str(p.step), f"{p.accuracy:.2%}", str(p.num_examples)]
             + ([f"{p.metric:.4g}" if p.metric is not None else "-"] if with_metric else []) + [p.prefix]

@@ -8,12 +8,18 @@ import os
 import sys
 
 from ckptlib import errors, storage
-from ckptlib.cli import compare as cli_compare, graph as cli_graph, report
+from ckptlib.cli import compare as cli_compare
+from ckptlib.cli import graph as cli_graph
+from ckptlib.cli import graphdiff as cli_graphdiff
+from ckptlib.cli import report
+from ckptlib.cli import review as cli_review
+from ckptlib.cli import watch as cli_watch
+from ckptlib.cache.results import cached_summary
+from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.cli.textfmt import human_bytes, human_time, number, table
 from ckptlib.formats.v2bundle import BACKENDS
 from ckptlib.runs.history import find_runs, load_history
 from ckptlib.runs.resolve import open_checkpoint
-from ckptlib.tensors.stats import summarize_variable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,8 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
         if name == "show":
             cmd.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
+            add_cache_option(cmd)
     cli_compare.add_subcommands(sub)
     cli_graph.add_subcommands(sub)
+    cli_graphdiff.add_subcommands(sub)
+    cli_review.add_subcommands(sub)
+    cli_watch.add_subcommands(sub)
     return parser
 
 
@@ -64,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `… | head` closed the pipe: not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return getattr(args, "exit_status", 0)  # e.g. 1 when `health --fail-on FLAG` found that flag
 
 
 def _runs(args):
@@ -104,7 +114,7 @@ def _vars(args):
 def _show(args):
     ckpt = open_checkpoint(args.ckpt, backend=args.reader)
     info = ckpt.info(args.var)
-    summary = summarize_variable(ckpt, args.var)  # large tensors streamed, not read whole
+    summary = cached_summary(result_cache(args), ckpt, args.var, args.reader)  # large tensors streamed
     doc = report.show_doc(summary)
     stats = "\n".join(f"  {key:<14}{number(value)}" for key, value in doc["stats"].items())
     preview = json.dumps(summary.preview)
@@ -119,3 +129,6 @@ def _show(args):
 HANDLERS = {"runs": _runs, "history": _history, "vars": _vars, "show": _show}
 HANDLERS.update(cli_compare.HANDLERS)
 HANDLERS.update(cli_graph.HANDLERS)
+HANDLERS.update(cli_graphdiff.HANDLERS)
+HANDLERS.update(cli_review.HANDLERS)
+HANDLERS.update(cli_watch.HANDLERS)

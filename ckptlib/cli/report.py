@@ -127,6 +127,7 @@ def diff_doc(diff: CheckpointDiff) -> dict:
                 "frac_changed": _number(row.frac_changed),
                 "num_changed": row.num_changed,
                 "nonfinite": row.nonfinite,
+                **({"by": row.by} if row.by else {}),
             }
             for row in diff.variables
         ],
@@ -167,6 +168,7 @@ def trend_doc(trends: RunTrends, name: str) -> dict:
                 "rel_change_prev": _number(p.rel_change_prev),
                 "rel_change_first": _number(p.rel_change_first),
                 "frac_changed_prev": _number(p.frac_changed_prev),
+                **({"by": p.by} if p.by else {}),
             }
             for p in trend.points
         ],

@@ -37,7 +37,7 @@ def checkpoint_health(ckpt: Checkpoint, include_optimizer: bool = False) -> tupl
 
 def run_health(history: RunHistory, jump_ratio: float = DEFAULT_JUMP, collapse_ratio: float = DEFAULT_COLLAPSE,
                include_optimizer: bool = False, progress: Progress | None = None,
-               backend: str = "native") -> RunHealth:
+               backend: str = "native", verify: bool = False) -> RunHealth:
     """Flags over the run's complete checkpoints; optimizer slots only with include_optimizer.
 
     norm_jump: ||x_t|| > jump_ratio * ||x_prev||; norm_collapse: ||x_t|| < ||x_prev|| / collapse_ratio
@@ -46,7 +46,7 @@ def run_health(history: RunHistory, jump_ratio: float = DEFAULT_JUMP, collapse_r
     Example: `[f.flag for f in run_health(load_history("run")).flags]`.
     """
     _check_ratios(jump_ratio, collapse_ratio)
-    trends = run_trends(history, progress=progress, backend=backend,
+    trends = run_trends(history, progress=progress, backend=backend, verify=verify,
                         where=lambda info: _examined(info, include_optimizer))
     return health_from_trends(trends, jump_ratio, collapse_ratio, include_optimizer)
 

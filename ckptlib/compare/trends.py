@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ckptlib import errors
-from ckptlib.compare.diff import Progress, comparable_dtypes
+from ckptlib.compare.diff import Progress, comparable_dtypes, same_stored_bytes
 from ckptlib.compare.diffstats import comparison
 from ckptlib.compare.types import ChangeMatrix, RunTrends, TrendPoint, VariableTrend
 from ckptlib.formats import Checkpoint, open_checkpoint
@@ -27,11 +27,13 @@ def _numeric(info: VariableInfo) -> bool:
 
 def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress: Progress | None = None,
                backend: str = "native", where: Callable[[VariableInfo], bool] | None = None,
-               chunk_elements: int = CHUNK_ELEMENTS) -> RunTrends:
+               chunk_elements: int = CHUNK_ELEMENTS, verify: bool = False) -> RunTrends:
     """Each variable's statistics in every complete checkpoint (by step), streaming one tensor at a time.
 
     `names` defaults to every variable of the run that `where` accepts (default: all but strings).
     Tensors larger than `chunk_elements` are streamed in chunks of that size, never held whole.
+    A tensor whose stored checksum equals the previous point's is not read again (`by="checksum"`);
+    `verify=True` reads every one.
     Example: `run_trends(load_history("run"), ["dense/kernel"]).variables[0].points[-1].l2`.
     """
     opened: list[_Opened] = []
@@ -60,7 +62,7 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
     for done, name in enumerate(names):
         if progress is not None:
             progress(done, len(names), name)
-        trends.append(_variable_trend(name, known[name], opened))
+        trends.append(_variable_trend(name, known[name], opened, verify))
     if progress is not None:
         progress(len(names), len(names), "")
     return RunTrends(history.path, tuple(e for e, _, _ in opened), tuple(trends), tuple(skipped))
@@ -83,12 +85,16 @@ class _Held:
         return iter((self.array,)) if self.array is not None else self.ckpt.iter_chunks(self.info.name)
 
 
-def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened]) -> VariableTrend:
+def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened], verify: bool = False) -> VariableTrend:
     points, skipped = [], []
     first = previous = None  # kept whole only when small: memory does not grow with the tensor's size
     for entry, ckpt, infos in opened:
         if name not in infos:
             skipped.append(SkippedCheckpoint(entry.prefix, entry.step, f"{entry.name} has no variable '{name}'.", name))
+            continue
+        if not verify and previous is not None and points and _unchanged(previous, ckpt, infos[name]):
+            # The same bytes as the previous point: its statistics hold, nothing to read.
+            points.append(_repeat(points[-1], entry, previous is first, infos[name].num_elements > 0))
             continue
         try:
             current = _Held.load(ckpt, infos[name])
@@ -105,6 +111,23 @@ def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened]) -> Var
             first = current
         previous = current
     return VariableTrend(name, info.kind, info.dtype, info.shape, tuple(points), tuple(skipped))
+
+
+def _unchanged(previous: _Held, ckpt: Checkpoint, info: VariableInfo) -> bool:
+    try:
+        return same_stored_bytes(previous.ckpt, previous.info, ckpt, info)
+    except errors.CkptError:  # e.g. the previous checkpoint vanished: read this one instead
+        return False
+
+
+def _repeat(last: TrendPoint, entry: CheckpointEntry, last_is_first: bool, has_elements: bool) -> TrendPoint:
+    """The point of a checkpoint whose tensor has the previous point's bytes: same statistics, no change."""
+    moved = 0.0 if last.l2 else None  # ||0|| / ||prev||, undefined when the previous norm is 0 (or unknown)
+    if last.mean is None and last.l2 is None:  # strings and bools: equality only, no norms
+        moved = None
+    return replace(last, step=entry.step, prefix=entry.prefix, rel_change_prev=moved,
+                   frac_changed_prev=0.0 if has_elements else None,
+                   rel_change_first=moved if last_is_first else last.rel_change_first, by="checksum")
 
 
 def _measure(current: _Held, previous: _Held | None, first: _Held | None):

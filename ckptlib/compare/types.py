@@ -45,6 +45,7 @@ class VariableDiff:
     frac_changed: float | None = None  # share of float components with |b - a| > atol
     num_changed: int | None = None
     nonfinite: int | None = None  # positions where a or b is NaN/Inf, left out of the norms
+    by: str | None = None  # "checksum": found unchanged by equal stored crc32c, bytes not read
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class TrendPoint:
     rel_change_prev: float | None  # ||x_t - x_prev|| / ||x_prev||; None at the first point
     rel_change_first: float | None  # ||x_t - x_first|| / ||x_first||; None at the first point
     frac_changed_prev: float | None  # share of components that differ from the previous point
+    by: str | None = None  # "checksum": the same stored crc32c as the previous point, bytes not read again
 
 
 @dataclass(frozen=True)

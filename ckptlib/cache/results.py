@@ -1,0 +1,91 @@
+"""Cached versions of the expensive answers (diff, trends, health, one tensor's summary), keyed by content.
+
+A key holds every checkpoint's identity — its path, the sha256 of its .index (which lists each tensor's
+crc32c) and the size and mtime of each of its files — plus every option, so a rewritten checkpoint or a
+changed option is a new key, never a stale answer.
+"""
+
+from __future__ import annotations
+
+from ckptlib import storage
+from ckptlib.cache.store import ResultCache
+from ckptlib.compare.diff import Progress, diff_checkpoints
+from ckptlib.compare.health import run_health
+from ckptlib.compare.mapping import NameMapping
+from ckptlib.compare.trends import run_trends
+from ckptlib.compare.types import CheckpointDiff, RunHealth, RunTrends
+from ckptlib.formats import Checkpoint
+from ckptlib.formats.identity import checkpoint_identity, file_signature
+from ckptlib.runs.statefile import STATE_FILENAME
+from ckptlib.runs.types import RunHistory
+from ckptlib.tensors.stats import summarize_variable
+from ckptlib.tensors.types import TensorSummary
+
+
+def checkpoint_parts(prefix: str) -> list:
+    return [prefix, checkpoint_identity(prefix), file_signature(prefix)]
+
+
+def run_parts(history: RunHistory) -> list:
+    """The run as far as a trend or a health check can tell: its complete checkpoints and the state file."""
+    state = storage.join(history.path, STATE_FILENAME)
+    state_sig = [storage.getsize(state), storage.getmtime(state)] if storage.isfile(state) else None
+    return [history.path, state_sig,
+            [[e.step, e.complete, e.problem, *checkpoint_parts(e.prefix)] for e in history.checkpoints]]
+
+
+def _mapping_parts(mapping: NameMapping | None) -> list:
+    mapping = mapping or NameMapping()
+    return [list(map(list, mapping.rules)), mapping.strip_prefix_a, mapping.add_prefix_a]
+
+
+def cached_diff(cache: ResultCache | None, a: Checkpoint, b: Checkpoint, mapping: NameMapping | None = None,
+                atol: float = 0.0, progress: Progress | None = None, verify: bool = False,
+                backend: str = "native") -> CheckpointDiff:
+    """diff_checkpoints(a, b, …) through `cache` (None: computed every time)."""
+    def compute():
+        return diff_checkpoints(a, b, mapping=mapping, atol=atol, progress=progress, verify=verify)
+
+    if cache is None:
+        return compute()
+    parts = ["diff", checkpoint_parts(a.prefix), checkpoint_parts(b.prefix), _mapping_parts(mapping), float(atol),
+             verify, backend]
+    return cache.get_or_compute(parts, compute)
+
+
+def cached_trends(cache: ResultCache | None, history: RunHistory, names=None, progress: Progress | None = None,
+                  backend: str = "native", verify: bool = False, kinds: tuple[str, ...] | None = None) -> RunTrends:
+    """run_trends through `cache`; `kinds` limits the default variables to those kinds (strings left out)."""
+    where = None if kinds is None else (lambda info: info.kind in kinds and info.dtype != "string")
+
+    def compute():
+        return run_trends(history, names, progress=progress, backend=backend, verify=verify, where=where)
+
+    if cache is None:
+        return compute()
+    parts = ["trends", run_parts(history), None if names is None else list(names), backend, verify,
+             None if kinds is None else sorted(kinds)]
+    return cache.get_or_compute(parts, compute)
+
+
+def cached_health(cache: ResultCache | None, history: RunHistory, *, jump_ratio: float, collapse_ratio: float,
+                  include_optimizer: bool, progress: Progress | None = None, backend: str = "native",
+                  verify: bool = False) -> RunHealth:
+    def compute():
+        return run_health(history, jump_ratio=jump_ratio, collapse_ratio=collapse_ratio,
+                          include_optimizer=include_optimizer, progress=progress, backend=backend, verify=verify)
+
+    if cache is None:
+        return compute()
+    parts = ["health", run_parts(history), float(jump_ratio), float(collapse_ratio), include_optimizer, backend,
+             verify]
+    return cache.get_or_compute(parts, compute)
+
+
+def cached_summary(cache: ResultCache | None, ckpt: Checkpoint, name: str, backend: str = "native") -> TensorSummary:
+    def compute():
+        return summarize_variable(ckpt, name)
+
+    if cache is None:
+        return compute()
+    return cache.get_or_compute(["summary", checkpoint_parts(ckpt.prefix), name, backend], compute)

@@ -1,0 +1,182 @@
+"""Cached wrappers for the Graph page's picture and compare mode: load_graph, scope_picture, diff_graphs.
+
+Keyed like ui/data.py: paths plus the files' sizes and mtimes (`signature`), so a rewritten graph is never
+served stale; `function` (None: the top-level graph) names the library function whose body is meant. A LoadedGraph holds NodeDef protos and compares by identity, so it is kept by
+st.cache_resource (one shared, read-only object; nothing here mutates it); what is computed from it (the
+picture, the diff, the scope list, a node_def) is plain frozen data kept by st.cache_data, with the graph
+passed as an unhashed `_graph` argument next to the keys that identify it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import streamlit as st
+
+from ckptlib.compare.mapping import NameMapping
+from ckptlib.graph.picture_types import FunctionInfo, GraphDiff, GraphPicture, LoadedGraph
+from ckptlib.graph.types import NodeDefInfo
+from ui.data import file_signature
+
+SAVED_MODEL_FILE = "saved_model.pb"
+MAX_BOXES = 300
+
+
+def graph_signature(path: str) -> tuple:
+    """Size and mtime of a graph file; for a SavedModel folder, of its saved_model.pb."""
+    if os.path.isdir(path):
+        return ("dir", file_signature(os.path.join(path, SAVED_MODEL_FILE)))
+    return file_signature(path)
+
+
+def graph_files(run_dir: str) -> dict[str, str]:
+    """Label -> path of every graph in a run folder: its .meta files (oldest first), then frozen .pb files,
+    then SavedModel folders (a sub-folder holding saved_model.pb)."""
+    found: dict[str, str] = {}
+    escaped = glob.escape(run_dir)
+    for path in sorted(glob.glob(os.path.join(escaped, "*.meta")), key=os.path.getmtime):
+        found[os.path.basename(path)] = path
+    for path in sorted(glob.glob(os.path.join(escaped, "*.pb"))):
+        if os.path.isfile(path) and os.path.basename(path) != SAVED_MODEL_FILE:
+            found[os.path.basename(path)] = path
+    if os.path.isfile(os.path.join(run_dir, SAVED_MODEL_FILE)):
+        found["SavedModel (this folder)"] = run_dir
+    for path in sorted(glob.glob(os.path.join(escaped, "*", SAVED_MODEL_FILE))):
+        folder = os.path.dirname(path)
+        found[f"{os.path.basename(folder)}/ (SavedModel)"] = folder
+    return found
+
+
+def loaded(path: str, clear_devices: bool = False, function: str | None = None) -> LoadedGraph:
+    """The graph at `path` (a .meta, a frozen .pb or a SavedModel folder), read once per file version; with
+    `function`, that library function's body (built from the graph read once)."""
+    top = _loaded(path, clear_devices, graph_signature(path))
+    return _body(path, clear_devices, graph_signature(path), function, top) if function else top
+
+
+@st.cache_resource(show_spinner="Reading the graph…", max_entries=16)
+def _loaded(path: str, clear_devices: bool, signature: tuple) -> LoadedGraph:
+    from ckptlib.graph.load import load_graph  # imports TensorFlow's protos: only when a graph is asked for
+
+    return load_graph(path, clear_devices=clear_devices)
+
+
+@st.cache_resource(show_spinner="Reading the function…", max_entries=32)
+def _body(path: str, clear_devices: bool, signature: tuple, function: str, _top: LoadedGraph) -> LoadedGraph:
+    from ckptlib.graph.load import function_body
+
+    return function_body(_top, function, clear_devices)
+
+
+def functions(path: str, clear_devices: bool) -> tuple[FunctionInfo, ...]:
+    """The graph's library functions, those behind signatures first: the Function chooser's options."""
+    graph = loaded(path, clear_devices)
+    return _functions(path, clear_devices, graph_signature(path), graph)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _functions(path: str, clear_devices: bool, signature: tuple, _graph: LoadedGraph) -> tuple[FunctionInfo, ...]:
+    from ckptlib.graph.functions import functions_of
+
+    return tuple(functions_of(_graph))
+
+
+def signature_functions(path: str, clear_devices: bool) -> dict[str, str]:
+    """Signature key -> the function behind it ('serving_default' first)."""
+    return dict(loaded(path, clear_devices).signature_functions)
+
+
+def scopes(path: str, clear_devices: bool, show_side_ops: bool,
+           function: str | None = None) -> tuple[tuple[str, int], ...]:
+    """(scope, ops at or under it) of every name scope of the graph, sorted by name: the scope chooser."""
+    graph = loaded(path, clear_devices, function)
+    return _scopes(path, clear_devices, graph_signature(path), show_side_ops, function, graph)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _scopes(path: str, clear_devices: bool, signature: tuple, show_side_ops: bool, function: str | None,
+            _graph: LoadedGraph) -> tuple[tuple[str, int], ...]:
+    from ckptlib.graph.scopetree import scope_tree
+
+    tree = scope_tree(_graph, show_side_ops)
+    return tuple(sorted((s, tree.count[s]) for s in tree.child_scopes if s))
+
+
+def picture(path: str, clear_devices: bool, expanded: tuple[str, ...], show_side_ops: bool,
+            against: tuple | None = None, function: str | None = None) -> GraphPicture:
+    """The scope picture of the graph at `path` (or of its `function`'s body); with `against` = (path A,
+    path B, clear_devices, rules, strip prefix, side, function A, function B) its boxes are coloured by that
+    diff's statuses (`path` being side 'a' or 'b')."""
+    graph = loaded(path, clear_devices, function)
+    statuses = None
+    if against is not None:
+        statuses = status_map(*against)
+    return _picture(path, clear_devices, graph_signature(path), tuple(sorted(expanded)), show_side_ops,
+                    _against_key(against), function, graph, statuses)
+
+
+def _against_key(against: tuple | None) -> tuple | None:
+    if against is None:
+        return None
+    path_a, path_b, clear, rules, strip, side, function_a, function_b = against
+    return (path_a, graph_signature(path_a), path_b, graph_signature(path_b), clear, rules, strip, side,
+            function_a, function_b)
+
+
+@st.cache_data(show_spinner="Drawing the graph…", max_entries=64)
+def _picture(path: str, clear_devices: bool, signature: tuple, expanded: tuple[str, ...], show_side_ops: bool,
+             against_key: tuple | None, function: str | None, _graph: LoadedGraph,
+             _statuses: dict[str, str] | None) -> GraphPicture:
+    from ckptlib.graph.scopetree import scope_picture
+
+    return scope_picture(_graph, expanded=frozenset(expanded), show_side_ops=show_side_ops, max_boxes=MAX_BOXES,
+                         statuses=_statuses)
+
+
+def graph_diff(path_a: str, path_b: str, clear_devices: bool, rules: tuple[tuple[str, str], ...],
+               strip_prefix: str, function_a: str | None = None, function_b: str | None = None) -> GraphDiff:
+    """Two graphs (or two functions' bodies) compared op by op, A's names mapped by `rules` and
+    `strip_prefix` (cached by both files)."""
+    graph_a, graph_b = loaded(path_a, clear_devices, function_a), loaded(path_b, clear_devices, function_b)
+    return _graph_diff(path_a, graph_signature(path_a), path_b, graph_signature(path_b), clear_devices, rules,
+                       strip_prefix, function_a, function_b, graph_a, graph_b)
+
+
+@st.cache_data(show_spinner="Comparing the graphs…", max_entries=32)
+def _graph_diff(path_a: str, signature_a: tuple, path_b: str, signature_b: tuple, clear_devices: bool,
+                rules: tuple[tuple[str, str], ...], strip_prefix: str, function_a: str | None,
+                function_b: str | None, _graph_a: LoadedGraph, _graph_b: LoadedGraph) -> GraphDiff:
+    from ckptlib.graph.graphdiff import diff_graphs
+
+    return diff_graphs(_graph_a, _graph_b, mapping=NameMapping(rules=rules, strip_prefix_a=strip_prefix))
+
+
+def status_map(path_a: str, path_b: str, clear_devices: bool, rules: tuple[tuple[str, str], ...],
+               strip_prefix: str, side: str, function_a: str | None = None,
+               function_b: str | None = None) -> dict[str, str]:
+    """Op name -> diff status for a picture of A (side 'a') or of B (side 'b')."""
+    result = graph_diff(path_a, path_b, clear_devices, rules, strip_prefix, function_a, function_b)
+    return result.statuses_a() if side == "a" else result.statuses_b()
+
+
+def node(path: str, clear_devices: bool, name: str, function: str | None = None) -> NodeDefInfo:
+    """One node_def of any graph kind (or of a function's body), its attributes made readable."""
+    graph = loaded(path, clear_devices, function)
+    return _node(path, clear_devices, graph_signature(path), name, function, graph)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _node(path: str, clear_devices: bool, signature: tuple, name: str, function: str | None,
+          _graph: LoadedGraph) -> NodeDefInfo:
+    from ckptlib import _tf
+    from ckptlib.errors import NodeNotFound
+    from ckptlib.graph import nodeattrs
+
+    index = _graph.index
+    node_def = index.nodes.get(name)
+    if node_def is None:
+        where = f" (function '{function}')" if function else ""
+        raise NodeNotFound(f"Graph '{path}'{where} has no op named '{name}'.")
+    return NodeDefInfo(node_def.name, node_def.op, node_def.device, tuple(node_def.input),
+                       tuple(index.consumers[name]), nodeattrs.node_attrs(_tf.tf(), node_def))

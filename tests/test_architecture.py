@@ -27,7 +27,7 @@ SIDEWAYS = {
     ("ckptlib.evaluate", "ckptlib.graph"),  # evaluation reads the graph it runs
     ("ckptlib.graph", "ckptlib.compare"),  # graph diff reuses the variable diff's name mapping
     ("ckptlib.review", "ckptlib.compare"), ("ckptlib.review", "ckptlib.evaluate"),  # a report shows both
-    ("ckptlib.cache", "ckptlib.compare"),  # the cache stores what compare computes
+    ("ckptlib.cache", "ckptlib.compare"), ("ckptlib.cache", "ckptlib.evaluate"),  # the cache stores their results
     ("ckptlib._tf", "ckptlib.errors"),  # TensorFlow's errors become CkptErrors
     ("ckptlib", "ckptlib.api"), ("ckptlib.__main__", "ckptlib.cli"),  # entry points hand over to the verbs
 }

@@ -203,23 +203,25 @@ def mnist(source: str | None) -> MnistTestSet:
 
 def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalResult:
     """Accuracy of a frozen .pb (cached by the file and the options) with a progress bar."""
-    from ckptlib.evaluate.evaluation import evaluate
+    from ckptlib.cache.evaluations import cached_evaluate
 
     key = ("eval", model, file_signature(model), options, dataset_source)
     dataset = mnist(dataset_source)
     kwargs = dict(options)  # hashable in the key; feeds travel as sorted (name, value) pairs
     kwargs["feeds"] = dict(kwargs.get("feeds") or ())
-    return _memoised(key, lambda progress: evaluate(model, mnist=dataset, progress=progress, **kwargs), "Evaluating")
+    return _memoised(key, lambda progress: cached_evaluate(result_cache(), model, mnist=dataset, progress=progress,
+                                                           **kwargs), "Evaluating")
 
 
 def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dataset_source: str | None) -> EvalHistory:
     """Freeze and evaluate every complete checkpoint of a run, cached per (run files, options)."""
-    from ckptlib.evaluate.evaluation import eval_history
+    from ckptlib.cache.evaluations import cached_eval_history
 
     key = ("eval_history", run_dir, folder_signature(run_dir), outputs, options, dataset_source)
     dataset = mnist(dataset_source)
-    return _memoised(key, lambda progress: eval_history(run_dir, outputs, mnist=dataset, progress=progress,
-                                                        **dict(options)), "Freezing and evaluating")
+    return _memoised(key, lambda progress: cached_eval_history(
+        result_cache(), load_history(run_dir), outputs, mnist=dataset, progress=progress, **dict(options)),
+        "Freezing and evaluating")
 
 
 def _scratch(kind: str) -> str:

@@ -11,8 +11,10 @@ import sys
 
 from ckptlib import errors
 from ckptlib.cli import report
+from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.cli.textfmt import human_bytes, table
 from ckptlib.evaluate.feeds import parse_feeds
+from ckptlib.runs.history import load_history
 
 _EVAL_OPTIONS = (
     (("--input",), {"metavar": "T", "help": "input placeholder (default: the one float placeholder of 784 values)"}),
@@ -55,6 +57,7 @@ def add_subcommands(sub) -> None:
     for cmd in (evaluate, history):
         for flags, kwargs in _EVAL_OPTIONS:
             cmd.add_argument(*flags, **kwargs)
+        add_cache_option(cmd)
 
 
 def _progress(label: str, when_piped: bool = False):
@@ -137,10 +140,10 @@ def _freeze(args):
 
 
 def _eval(args):
-    from ckptlib.evaluate.evaluation import evaluate
+    from ckptlib.cache.evaluations import cached_evaluate  # imports TensorFlow only on a miss
 
-    result = evaluate(args.model, output_tensor=args.output, mnist=args.mnist, allow_download=args.download,
-                      progress=_progress("eval"), **_eval_options(args))
+    result = cached_evaluate(result_cache(args), args.model, output_tensor=args.output, mnist=args.mnist,
+                             allow_download=args.download, progress=_progress("eval"), **_eval_options(args))
     feeds = ", ".join(f"{k}={v}" for k, v in result.feeds) or "-"
     lines = [f"model:     {result.model}", f"dataset:   {result.dataset_source}, {result.num_examples} images",
              f"input:     {result.input}", f"output:    {result.output} ({result.output_kind})",
@@ -164,11 +167,11 @@ def _matrix(rows) -> list[str]:
 
 
 def _eval_history(args):
-    from ckptlib.evaluate.evaluation import eval_history
+    from ckptlib.cache.evaluations import cached_eval_history
 
-    history = eval_history(args.run, args.outputs, output_tensor=args.output, mnist=args.mnist,
-                           allow_download=args.download, progress=_progress("eval-history", when_piped=True),
-                           **_eval_options(args))
+    history = cached_eval_history(result_cache(args), load_history(args.run), args.outputs,
+                                  output_tensor=args.output, mnist=args.mnist, allow_download=args.download,
+                                  progress=_progress("eval-history", when_piped=True), **_eval_options(args))
     if not history.points:
         reasons = "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped[:2])
         raise errors.NothingToDo(f"Nothing evaluated in '{history.run}': "

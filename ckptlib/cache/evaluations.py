@@ -1,0 +1,74 @@
+"""Cached evaluations: accuracy of a frozen graph, and over a run, keyed by the graph's bytes and the data set."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ckptlib.cache.results import run_parts
+from ckptlib.cache.store import ResultCache
+from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
+from ckptlib.runs.types import RunHistory
+
+_BLOCK = 1 << 20
+
+
+def file_digest(path: str) -> list:
+    """[size, mtime_ns, sha256] of a file, hashed in 1 MB blocks (a large graph costs time, not memory)."""
+    info = os.stat(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return [info.st_size, info.st_mtime_ns, digest.hexdigest()]
+
+
+def dataset_digest(dataset: MnistTestSet) -> str:
+    """What the images and labels are, not where they came from (two copies of MNIST share entries)."""
+    digest = hashlib.sha256()
+    for array in (dataset.images, dataset.labels):
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _options(options: dict) -> list:
+    return sorted([key, sorted(value.items()) if isinstance(value, dict) else value] for key, value in options.items())
+
+
+def _dataset(mnist, allow_download: bool) -> MnistTestSet:
+    from ckptlib.evaluate.mnist import load_mnist_test
+
+    return mnist if isinstance(mnist, MnistTestSet) else load_mnist_test(mnist, allow_download=allow_download)
+
+
+def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_download: bool = False,
+                    output_tensor: str | None = None, progress=None, **options) -> EvalResult:
+    """evaluate(model, …) through `cache`; the op allowlist is checked before the data set is even loaded."""
+    from ckptlib.evaluate.evaluation import check_runnable, evaluate, load_graph_def
+
+    path = os.path.abspath(os.path.expanduser(str(model)))
+    if cache is None:
+        return evaluate(path, mnist=mnist, allow_download=allow_download, output_tensor=output_tensor,
+                        progress=progress, **options)
+    check_runnable(load_graph_def(path), path)  # a hostile graph is refused first, cached or not
+    dataset = _dataset(mnist, allow_download)
+    parts = ["eval", path, file_digest(path), dataset_digest(dataset), output_tensor, _options(options)]
+    return cache.get_or_compute(parts, lambda: evaluate(path, mnist=dataset, output_tensor=output_tensor,
+                                                        progress=progress, **options))
+
+
+def cached_eval_history(cache: ResultCache | None, history: RunHistory, outputs, *, mnist=None,
+                        allow_download: bool = False, output_tensor: str | None = None, progress=None,
+                        **options) -> EvalHistory:
+    """eval_history(history, outputs, …) through `cache`, keyed by every checkpoint's files (.meta included)."""
+    from ckptlib.evaluate.evaluation import eval_history
+
+    if cache is None:
+        return eval_history(history, outputs, output_tensor=output_tensor, mnist=mnist,
+                            allow_download=allow_download, progress=progress, **options)
+    dataset = _dataset(mnist, allow_download)
+    parts = ["eval_history", run_parts(history), list(outputs) if not isinstance(outputs, str) else outputs,
+             dataset_digest(dataset), output_tensor, _options(options)]
+    return cache.get_or_compute(parts, lambda: eval_history(history, outputs, output_tensor=output_tensor,
+                                                            mnist=dataset, progress=progress, **options))

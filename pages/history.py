@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import backend, figures, live
+from ui import backend, data, figures, live
 from ui.review import Target, open_review, show_notes
 from ui.review_forms import note_form
 from ui.widgets import current
@@ -20,13 +20,18 @@ if live.live_toggle():
     live.follow(history.path)
 verdicts = review.verdicts(history.path)
 
+if live.url_toggle("Verify checksums", "verify", "Read every tensor of every checkpoint and check its crc32c: "
+                   "finds damaged data shards that a listing cannot see (reads every byte)."):
+    history = data.verified_history(history.path)
+else:
+    st.caption("Checksums unverified: turn on *Verify checksums* to read every tensor and check its crc32c.")
 entries = history.checkpoints
 latest = history.latest
 cols = st.columns(4)
 cols[0].metric("Checkpoints", len(entries))
 cols[1].metric("Latest step", latest.step if latest and latest.step is not None else "—")
 cols[2].metric("On disk", backend.human_bytes(sum(e.size_bytes for e in entries)))
-cols[3].metric("With problems", sum(1 for e in entries if e.problem))
+cols[3].metric("With problems", sum(1 for e in entries if e.has_problem))
 
 if history.problem:
     st.warning(history.problem)
@@ -39,6 +44,7 @@ EXPLAIN = {
     "incomplete": "unusable as they are: an index or a data shard is missing, truncated or corrupt.",
     "preserved": "kept on purpose by `keep_checkpoint_every_n_hours`, outside the `max_to_keep` window.",
     "unlisted": "on disk, with no readable state file to say which ones TensorFlow keeps.",
+    "damaged": "a tensor fails its crc32c check: the data shard was changed after TensorFlow wrote it.",
 }
 for status, sentence in EXPLAIN.items():
     names = [e.name for e in entries if e.status == status]

@@ -230,7 +230,7 @@ def test_an_unreachable_database_shows_one_banner_and_the_page_still_renders(mon
 
 def test_a_read_only_database_shows_its_notes_and_a_banner_when_a_write_is_refused(store, tmp_path, monkeypatch):
     store.add_note(Target(LINEAR), "Written before the database became read-only", author="bo")
-    monkeypatch.chdir(tmp_path)  # ckptlib.review (bug reported) makes a folder named after a `file:` URI here
+    monkeypatch.chdir(tmp_path)  # a `file:` URI must not become a folder here (it once did)
     monkeypatch.setenv("CKPTLIB_DB", f"sqlite:///file:{tmp_path / 'review.sqlite3'}?mode=ro&uri=true")
     at = _page("history", run="linear")
     _assert_clean(at)
@@ -238,7 +238,7 @@ def test_a_read_only_database_shows_its_notes_and_a_banner_when_a_write_is_refus
     at = _add(at, "history", "Will not be kept")
     _assert_clean(at)
     banners = [w.value for w in at.warning if "Notes are unavailable" in w.value]
-    assert len(banners) == 1 and "readonly" in banners[0], [w.value for w in at.warning]
+    assert len(banners) == 1 and "read-only" in banners[0], [w.value for w in at.warning]
     assert [n.text for n in store.notes(run=LINEAR)] == ["Written before the database became read-only"]
 
 

@@ -150,6 +150,14 @@ def diff(prefix_a: str, prefix_b: str, rules: tuple[tuple[str, str], ...], strip
         result_cache(), open_format(prefix_a), open_format(prefix_b), mapping, atol, progress), "Comparing")
 
 
+def verified_history(run_dir: str) -> RunHistory:
+    """The run's history with every complete checkpoint's tensors read and their crc32c checked."""
+    from ckptlib.runs.verify import verify_history
+
+    key = ("verify", run_dir, folder_signature(run_dir))
+    return _memoised(key, lambda progress: verify_history(load_history(run_dir), progress), "Checking checksums")
+
+
 def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
     """Statistics of every numeric variable at every complete checkpoint of a run."""
     key = ("trends", run_dir, folder_signature(run_dir), include_optimizer)

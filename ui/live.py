@@ -1,4 +1,4 @@
-"""The "Live" toggle of History and Trends: a fragment that polls a run's listing and reruns on a change."""
+"""URL-kept toggles, and the "Live" one of History and Trends: a fragment that polls a run's listing."""
 
 from __future__ import annotations
 
@@ -11,17 +11,22 @@ from ui.data import folder_signature
 POLL_SECONDS = 3.0
 
 
-def live_toggle(key: str = "live") -> bool:
-    """A toggle kept in the URL (?live=1), so a shared link keeps following the run."""
+def url_toggle(label: str, key: str, help_text: str) -> bool:
+    """A toggle kept in the URL (?key=1), so a shared link opens with it on."""
     if key not in st.session_state:
         st.session_state[key] = st.query_params.get(key) == "1"
-    on = st.toggle("Live", key=key, help=f"Check the run folder every {POLL_SECONDS:g} s and show new checkpoints "
-                                         "as they are saved (only a listing of the folder; old results stay cached).")
+    on = st.toggle(label, key=key, help=help_text)
     if on:
         st.query_params[key] = "1"
     else:
         st.query_params.pop(key, None)
     return on
+
+
+def live_toggle(key: str = "live") -> bool:
+    """The Live toggle (?live=1): a shared link keeps following the run."""
+    return url_toggle("Live", key, f"Check the run folder every {POLL_SECONDS:g} s and show new checkpoints as "
+                                   "they are saved (only a listing of the folder; old results stay cached).")
 
 
 def follow(run_dir: str, key: str = "live") -> None:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 from ckptlib import errors, storage
+from ckptlib.cache.results import cached_summary
 from ckptlib.cli import compare as cli_compare
 from ckptlib.cli import graph as cli_graph
 from ckptlib.cli import graphdiff as cli_graphdiff
 from ckptlib.cli import report
 from ckptlib.cli import review as cli_review
 from ckptlib.cli import watch as cli_watch
-from ckptlib.cache.results import cached_summary
 from ckptlib.cli.cacheopt import add_cache_option, result_cache
+from ckptlib.cli.compare import ProgressLine
 from ckptlib.cli.textfmt import human_bytes, human_time, number, table
 from ckptlib.formats.v2bundle import BACKENDS
 from ckptlib.runs.history import find_runs, load_history
 from ckptlib.runs.resolve import open_checkpoint
+from ckptlib.runs.verify import verify_history
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         return cmd
 
     command("runs", "list the runs (folders holding checkpoints) under ROOT").add_argument("root", metavar="ROOT")
-    command("history", "a run's checkpoints, reconciled with its state file").add_argument("run", metavar="RUN_DIR")
+    history = command("history", "a run's checkpoints, reconciled with its state file")
+    history.add_argument("run", metavar="RUN_DIR")
+    history.add_argument("--verify", action="store_true",
+                         help="read every tensor and check its crc32c (finds damaged data shards; reads every byte)")
     for name, help_text in (("vars", "every variable of a checkpoint"), ("show", "one variable's statistics")):
         cmd = command(name, help_text)
         cmd.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, one of its files, or a run folder (latest)")
@@ -58,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # One command is one storage operation (a URL's listings and small files fetched once), except
+    # `watch`, whose polls must see the store as it is now.
+    scope = contextlib.nullcontext() if args.command == "watch" else storage.operation()
     try:
-        document, text = HANDLERS[args.command](args)
+        with scope:
+            document, text = HANDLERS[args.command](args)
     except errors.CkptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -87,8 +97,10 @@ def _runs(args):
 
 def _history(args):
     history = load_history(args.run)
+    if args.verify:
+        history = verify_history(history, progress=ProgressLine("verify"))
     rows = [
-        [e.name, number(e.step), human_time(e.mtime), human_bytes(e.size_bytes), e.status,
+        [e.name, number(e.step), human_time(e.mtime), human_bytes(e.size_bytes), e.status + _checked(e),
          "meta" if e.has_meta else "-", e.problem or ""]
         for e in history.checkpoints
     ]
@@ -96,8 +108,14 @@ def _history(args):
     if history.problem:
         lines.append(f"problem: {history.problem}")
     lines += [f"note: {n}" for n in history.notes]
+    if not args.verify:
+        lines.append("checksums: unverified (--verify reads every tensor and checks its crc32c)")
     lines.append(table(["checkpoint", "step", "time", "size", "status", "meta", "problem"], rows))
     return report.history_doc(history), "\n".join(lines)
+
+
+def _checked(entry) -> str:
+    return {"ok": " ✓", "damaged": ""}.get(entry.checksums, "")
 
 
 def _vars(args):

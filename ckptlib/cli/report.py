@@ -47,6 +47,7 @@ def entry_doc(entry: CheckpointEntry) -> dict:
         "problem": entry.problem,
         "preserved": entry.preserved,
         "status": entry.status,
+        "checksums": entry.checksums,
     }
 
 

@@ -71,11 +71,13 @@ class ReviewStore:
         backend = self._url.get_backend_name()
         if backend == "sqlite":
             url = self._url
-            if self.read_only:
-                # A WAL database cannot be opened read-only without creating its -shm file: open it as an
-                # immutable file instead (nothing is written, nothing locked).
-                url = sa.make_url(f"sqlite:///file:{urllib.parse.quote(self.sqlite_path)}?immutable=1&uri=true")
-            elif self.sqlite_path:
+            if self.read_only and "mode=ro" not in str(self._url):
+                # Read-only SQLite still needs the -shm file of a WAL database: where the folder is writable
+                # mode=ro creates it; where it is not, only an immutable open can read (the -wal ignored).
+                writable_folder = os.access(os.path.dirname(self.sqlite_path), os.W_OK)
+                mode = "mode=ro" if writable_folder else "immutable=1"
+                url = sa.make_url(f"sqlite:///file:{urllib.parse.quote(self.sqlite_path)}?{mode}&uri=true")
+            elif self.sqlite_path and not self.read_only:
                 os.makedirs(os.path.dirname(self.sqlite_path), exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": 30})
 

@@ -23,6 +23,7 @@ _COUNTER_KEYS = ("global_step", "step/.ATTRIBUTES/VARIABLE_VALUE", "global_step/
 _PRESERVE_SLACK_S = 5.0
 
 
+@storage.operation()  # one listing of a URL root, reused by every load_history below
 def find_runs(root: str) -> tuple[RunSummary, ...]:
     """Every folder under `root` (itself included) that holds checkpoints; hidden folders skipped."""
     root = storage.absolute(root)
@@ -61,6 +62,7 @@ class _Files:
     temp_dir: str | None = None
 
 
+@storage.operation()  # a URL run folder: one listing gives every size and time, no HEAD per file
 def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = None) -> RunHistory:
     """The run's checkpoints sorted by step, each flagged in_state/latest/complete/orphan/missing."""
     run_dir = storage.absolute(run_dir)

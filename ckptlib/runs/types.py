@@ -21,10 +21,21 @@ class CheckpointEntry:
     problem: str | None  # a sentence for a person, or None when all is well
     preserved: bool = False  # kept on disk by keep_checkpoint_every_n_hours (per the state file)
     state_known: bool = True  # False when the run has no readable state file: nothing is an orphan then
+    checksums: str = "unverified"  # unverified | ok | damaged: whether every tensor's crc32c was read and checked
 
     @property
     def name(self) -> str:
         return os.path.basename(self.prefix)
+
+    @property
+    def has_problem(self) -> bool:
+        """Something to fix: missing, incomplete, damaged or orphaned (kept on purpose or unlisted is not)."""
+        return self.status in ("missing", "incomplete", "damaged", "orphan")
+
+    @property
+    def usable(self) -> bool:
+        """Complete, and not found damaged by a checksum check."""
+        return self.complete and self.checksums != "damaged"
 
     @property
     def orphan(self) -> bool:
@@ -39,11 +50,13 @@ class CheckpointEntry:
     @property
     def status(self) -> str:
         """A one-word summary for tables: latest, kept, preserved, orphan, unlisted (no readable state
-    file), missing, incomplete."""
+    file), missing, incomplete, damaged (found by a checksum check)."""
         if self.missing:
             return "missing"
         if not self.complete:
             return "incomplete"
+        if self.checksums == "damaged":
+            return "damaged"
         if self.latest:
             return "latest"
         if self.in_state:
@@ -72,11 +85,11 @@ class RunHistory:
     def latest(self) -> CheckpointEntry | None:
         """The state file's latest checkpoint if its files are complete, else the newest complete one."""
         for entry in self.checkpoints:
-            if entry.latest and entry.complete:
+            if entry.latest and entry.usable:
                 return entry
         # Prefer what the state file still lists: an orphan may come from another attempt of the job.
-        complete = [e for e in self.checkpoints if e.complete and e.in_state] or [
-            e for e in self.checkpoints if e.complete
+        complete = [e for e in self.checkpoints if e.usable and e.in_state] or [
+            e for e in self.checkpoints if e.usable
         ]
         return complete[-1] if complete else None
 

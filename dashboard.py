@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.widgets import sidebar
+from ui.widgets import sidebar, storage_operation
 
 st.set_page_config(page_title="ckptlib", page_icon=":material/inventory_2:", layout="wide")
 page = st.navigation(
@@ -16,5 +16,6 @@ page = st.navigation(
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
     ]
 )
-sidebar()
-page.run()
+with storage_operation():  # a bucket prefix as root: each folder listed once per rerun
+    sidebar()
+    page.run()

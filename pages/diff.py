@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import backend, data, figures, figures_compare
-from ui.pickers import (checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param,
-                        url_multiselect)
+from ui import backend, data, diff_rules, figures, figures_compare
+from ui.pickers import checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param, url_multiselect
 from ui.review import open_review
 from ui.review_forms import diff_target, notes_panel
 from ui.widgets import current, errors_shown, url_picker
@@ -29,28 +28,17 @@ entry_b = checkpoint_picker(right, "B", "b", runs, run_b, ckpt_b)
 if entry_a is None or entry_b is None:
     st.stop()
 
-with st.expander("Name mapping and tolerance", expanded=bool(st.query_params.get("map"))):
-    rules_text = text_param(st.text_area, "Rules applied to A's names, one REGEX=REPL per line", "map",
-                            placeholder="^resnet/=model/backbone/")
-    strip = text_param(st.text_input, "Strip this prefix from A's names", "strip")
-    atol_text = text_param(st.text_input, "atol: differences up to this count as unchanged", "atol")
-atol = parse_atol(atol_text)
+fields = diff_rules.mapping_fields()
+atol = parse_atol(fields.atol_text)
 with errors_shown():
-    rules = tuple(backend.parse_rule(line.strip()) for line in rules_text.splitlines() if line.strip())
+    rules, strip = fields.mapping()
     result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
 
 summary = result.summary
 st.caption("Every variable, all kinds:")
 for col, (status, count) in zip(st.columns(len(summary)), summary.items()):
     col.metric(status.replace("_", " "), count)
-if result.suggestions:
-    pairs = ", ".join(f"{p.removed} → {p.added}" for p in result.suggestions[:5])
-    st.info(f"Unmatched variables that look renamed (same shape and dtype): {pairs}.")
-    if result.suggested_rules:
-        # A callback: the rules' text area already exists in this run, so only a callback may change it.
-        rule = result.suggested_rules[0]
-        st.button(f"Apply the rule {rule}", key="apply_rule", on_click=lambda: st.session_state.update(
-            map="\n".join(filter(None, [rules_text, rule]))))
+diff_rules.suggestions(result, fields.rules_text)
 notes_panel(review, "diff", "diff", diff_target(entry_a.prefix, entry_b.prefix),
             f"Notes on {entry_a.name} → {entry_b.name}")
 nonfinite = [r for r in result.variables if r.nonfinite]
@@ -61,12 +49,10 @@ if nonfinite:
 c1, c2, c3 = st.columns([2, 2, 1])
 kinds = url_multiselect(c1.multiselect, "Kinds", backend.KINDS, "kinds", ["model"],
                         help="Model weights by default; add optimizer slots, counters or metadata here.")
-# A new pair of checkpoints (or rules) resets the status filter to the statuses that diff has.
-# Set through the session state (not `default=`) so the browser's chips follow the reset too.
+# A new pair of checkpoints (or rules) resets the status filter and the variable to inspect.
 new_pair = reset_when_changed("diff_result", (result.a, result.b, rules, strip, atol), ())
-if new_pair or "diff_status" not in st.session_state:
-    st.session_state["diff_status"] = [s for s, n in summary.items() if n]
-statuses = c2.multiselect("Status", list(summary), key="diff_status")
+diff_rules.forget_on_new_pair(new_pair, ("diff_status", "status"), ("dvar", "dvar"))
+statuses = diff_rules.status_filter(c2, summary)
 scope = text_param(c3.text_input, "Scope contains", "scope")
 rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
 table = pd.DataFrame({
@@ -93,7 +79,9 @@ if any(r.rel_change is not None for r in rows):
     st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
 
 both = [r.name for r in rows if r.name_a is not None and r.status not in ("added", "removed")]
-name = url_picker(st.selectbox, "Variable to inspect", list(table["name"][table["name"].isin(both)]), "dvar")
+options = list(table["name"][table["name"].isin(both)])
+name = url_picker(st.selectbox, "Variable to inspect", options, "dvar",
+                  default=diff_rules.largest_change(rows, options))  # the layer that moved most
 if name is None:
     st.stop()
 row = next(r for r in rows if r.name == name)

@@ -1,6 +1,7 @@
 """Graph page: a picture of the graph (scopes you can open) or of a library function's body (a TF2
 SavedModel's real ops), what a .meta holds (collections, ops, node_defs, op types, devices), and a compare
-mode: two graphs (or two functions) op by op, the picture coloured by what changed."""
+mode: two graphs (or two functions) op by op, the picture coloured by what changed. The tab, clear_devices,
+the filters and the node shown (found by name, reached through inputs and consumers) live in the URL."""
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -8,8 +9,13 @@ import streamlit as st
 
 from ui import data, graph_data
 from ui.graph_compare import compare_view
+from ui.graph_nodes import device_notice, node_tab, ops_tab
 from ui.graph_picture import function_picker, picture_view
+from ui.live import url_toggle
 from ui.widgets import current, errors_shown, url_picker
+
+TABS = ["Picture", "Suggested inputs and outputs", "Collections", "Operations", "Node", "Op types",
+        "Saver and signatures"]
 
 selection = current()
 st.title("Graph")
@@ -18,8 +24,7 @@ if selection.run is None:
     st.stop()
 graphs = graph_data.graph_files(selection.run.path)
 if not graphs:
-    st.info(f"Run {selection.run.name} has no .meta, frozen .pb or SavedModel (TF2 object-based checkpoints "
-            "carry no graph).")
+    st.info(graph_data.no_graph_message(selection.run.name, selection.history))
     st.stop()
 names = list(graphs)
 latest = selection.history.latest
@@ -28,11 +33,14 @@ fallback = metas[-1] if metas else names[-1]
 default = next((f"{e.name}.meta" for e in (selection.checkpoint, latest) if e is not None and e.has_meta), fallback)
 c1, c2, c3 = st.columns([3, 1, 1])
 chosen = url_picker(c1.selectbox, "Graph (.meta, frozen .pb, SavedModel)", names, "meta", default=default)
-clear = c2.toggle("clear_devices", key="clear_devices",
-                  help="Drop device pins, as import_meta_graph(clear_devices=True)")
+with c2:
+    clear = url_toggle("clear_devices", "clear_devices", "Drop device pins, as import_meta_graph(clear_devices=True)")
 mode = url_picker(c3.radio, "Mode", ["Inspect", "Compare"], "gmode", horizontal=True,
                   help="Compare: this graph (A) against another one (B), op by op.")
 path = graphs[chosen]
+note = graph_data.meta_note(selection.history, selection.checkpoint, chosen)
+if note:
+    st.caption(note)
 if mode == "Compare":
     compare_view(selection.root, selection.run, chosen, path, clear)
     st.stop()
@@ -57,17 +65,10 @@ cols[0].metric("Operations", info.num_ops)
 cols[1].metric("Op types", len(info.op_type_counts))
 cols[2].metric("Collections", len(info.collections))
 cols[3].metric("TensorFlow", info.tensorflow_version or "—")
-accelerators = [d for d in info.devices if "GPU" in d.upper() or "TPU" in d.upper()]
-if accelerators:
-    st.warning(f"Device pins: {', '.join(accelerators)} — a graph pinned to an accelerator fails on a machine "
-               "without one unless it is imported with clear_devices=True (toggle above) or soft placement.")
-elif info.devices:
-    st.info(f"Device pins: {', '.join(info.devices)} (CPU only: harmless on any machine).")
-elif info.cleared_devices:
-    st.info(f"Cleared device pins: {', '.join(info.cleared_devices)}.")
+device_notice(info, path)
 
-tabs = st.tabs(["Picture", "Suggested inputs and outputs", "Collections", "Operations", "Node", "Op types",
-                "Saver and signatures"])
+# Bound to ?gtab=…: a shared link opens on the same tab, and a switch reruns the page (the tab's .open is set).
+tabs = st.tabs(TABS, key="gtab", bind="query-params")
 with tabs[0]:
     picture_view(path, clear, function=function_picker(st, path, clear))
 with tabs[1]:
@@ -85,27 +86,9 @@ with tabs[2]:
     if key is not None:
         st.dataframe(pd.DataFrame({"item": by_key[key].items}), hide_index=True, width="stretch")
 with tabs[3]:
-    types = [t for t, _ in info.op_type_counts]
-    f1, f2 = st.columns([2, 2])
-    wanted = f1.multiselect("Op types", types, key="op_types")
-    scope = f2.text_input("Name contains (scope)", key="op_scope", placeholder="e.g. conv1/")
-    ops = [o for o in info.ops if (not wanted or o.type in wanted) and scope in o.name]
-    st.caption(f"{len(ops)} of {info.num_ops} operations")
-    st.dataframe(pd.DataFrame({"name": [o.name for o in ops], "type": [o.type for o in ops],
-                               "device": [o.device for o in ops], "inputs": [", ".join(o.inputs) for o in ops]}),
-                 hide_index=True, width="stretch", height=420)
+    ops_tab(info)
 with tabs[4]:
-    op_names = [o.name for o in info.ops]
-    default_op = info.suggested_outputs[0].name if info.suggested_outputs else None
-    op = url_picker(st.selectbox, "Operation", op_names, "op", default=default_op)
-    if op is not None:
-        with errors_shown():
-            node = data.node(path, op, clear)
-        st.markdown(f"**{node.name}** · `{node.type}` · device `{node.device or '(none)'}`")
-        c1, c2 = st.columns(2)
-        c1.markdown("Inputs: " + (", ".join(f"`{i}`" for i in node.inputs) or "none"))
-        c2.markdown("Consumers: " + (", ".join(f"`{i}`" for i in node.consumers[:30]) or "none"))
-        st.json(dict(node.attrs))
+    node_tab(info, path, clear)
 with tabs[5]:
     counts = list(info.op_type_counts)
     fig = go.Figure(go.Bar(x=[c for _, c in counts], y=[t for t, _ in counts], orientation="h"))

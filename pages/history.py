@@ -29,7 +29,7 @@ entries = history.checkpoints
 latest = history.latest
 cols = st.columns(4)
 cols[0].metric("Checkpoints", len(entries))
-cols[1].metric("Latest step", latest.step if latest and latest.step is not None else "—")
+cols[1].metric("Latest step", latest.training_step if latest and latest.training_step is not None else "—")
 cols[2].metric("On disk", backend.human_bytes(sum(e.size_bytes for e in entries)))
 cols[3].metric("With problems", sum(1 for e in entries if e.has_problem))
 
@@ -52,8 +52,7 @@ for status, sentence in EXPLAIN.items():
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         (st.info if status == "preserved" else st.warning)(f"**{len(names)} {status}** ({shown}): {sentence}")
 
-if any(e.mtime is not None for e in entries):
-    st.plotly_chart(figures.timeline(history, verdicts), width="stretch")
+st.plotly_chart(figures.timeline(history, verdicts), width="stretch")  # draws a sentence when it has nothing
 
 table = pd.DataFrame(
     {
@@ -69,6 +68,8 @@ table = pd.DataFrame(
         "problem": [e.problem or "" for e in entries],
     }
 )
+if any(e.stored_step is not None and e.stored_step != e.step for e in entries):  # TF2: save counter != step
+    table.insert(2, "training step", pd.array([e.stored_step for e in entries], dtype="Int64"))
 st.dataframe(table, hide_index=True, width="stretch",
              column_config={"saved": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                             "problem": st.column_config.TextColumn("problem", width="large")})

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import backend, data, figures
+from ui.pickers import variable_filters
 from ui.review import Target, open_review
 from ui.review_forms import notes_panel
 from ui.widgets import current, errors_shown, url_picker
@@ -24,9 +25,9 @@ with errors_shown():
     variables = data.variables(entry.prefix)
 
 left, right = st.columns([2, 1])
-pattern = left.text_input("Filter by name", placeholder="e.g. conv1/ or kernel", key="filter")
-kinds = right.multiselect("Kinds", backend.KINDS, default=[k for k in backend.KINDS if k != "optimizer"], key="kinds",
-                          help="Optimizer slots (Adam's m and v…) are hidden by default.")
+pattern, kinds, link_notes = variable_filters(left, right, variables, backend.KINDS)
+for note in link_notes:
+    st.info(note)
 shown = [v for v in variables if v.kind in kinds and pattern.lower() in v.name.lower()]
 table = pd.DataFrame(
     {

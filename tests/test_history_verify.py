@@ -49,7 +49,7 @@ def test_cli_history_verify(saver_rel, tmp_path):
     damaged = _flip_a_byte_of_the_latest(run)
     before = snapshot(run)
     unverified = cli("history", run)
-    assert unverified.returncode == 0 and "checksums: unverified" in unverified.stdout
+    assert unverified.returncode == 0 and "checksums unverified" in unverified.stdout
     proc = cli("history", run, "--verify", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {c["prefix"]: c for c in json.loads(proc.stdout)["checkpoints"]}

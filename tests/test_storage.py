@@ -51,6 +51,8 @@ def test_history_matches_the_local_run(remote, which):
     if which == "sharded":  # its Saver wrote absolute paths into the state file: seen from the copy, it moved
         assert notes[0].startswith("The state file points to another folder") and "looked up by name" in notes[0]
         notes = notes[1:]
+    # Uploading gives the files new times: where the state file records save times, the copy says so.
+    notes = tuple(n for n in notes if not n.startswith("File times look copied"))
     assert there.path == url and there.problem == here.problem and notes == here.notes
     assert [_without_place(e) for e in there.checkpoints] == [_without_place(e) for e in here.checkpoints]
     assert all(e.prefix.startswith(url + "/") and e.mtime is not None for e in there.checkpoints)

@@ -13,10 +13,12 @@ from collections import OrderedDict
 
 import streamlit as st
 
+from ckptlib import storage
 from ckptlib.cache.results import cached_diff, cached_trends
 from ckptlib.cache.store import ResultCache
 from ckptlib.compare.mapping import NameMapping
 from ckptlib.compare.types import CheckpointDiff, RunTrends
+from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
 from ckptlib.formats import open_checkpoint as open_format
 from ckptlib.formats.types import VariableInfo
@@ -30,6 +32,11 @@ from ckptlib.tensors.types import TensorSummary
 
 def folder_signature(folder: str) -> tuple:
     """(name, size, mtime_ns) of every entry: changes whenever a checkpoint is written or removed."""
+    if storage.is_url(folder):  # one listing per rerun (sizes and times come with it)
+        try:
+            return tuple((name, size, int((mtime or 0) * 1e9)) for name, _, size, mtime in storage.scan(folder))
+        except (OSError, CkptError):
+            return ()
     try:
         with os.scandir(folder) as listing:
             return tuple(sorted((e.name, *_stat(e)) for e in listing))
@@ -173,6 +180,11 @@ def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
 
 
 def file_signature(path: str) -> tuple[int, int]:
+    if storage.is_url(path):  # from the folder's listing: no request of its own within a rerun
+        try:
+            return storage.getsize(path), int((storage.getmtime(path) or 0) * 1e9)
+        except (OSError, CkptError):
+            return -1, -1
     try:
         info = os.stat(path)
         return info.st_size, info.st_mtime_ns
@@ -261,12 +273,18 @@ def store_upload(name: str, content: bytes) -> str:
     return path
 
 
+def stored_upload(digest: str, name: str) -> str | None:
+    """A graph uploaded earlier through store_upload (folder `digest`, file `name`), or None."""
+    path = os.path.join(_scratch("uploads"), os.path.basename(digest), os.path.basename(name))
+    return path if os.path.isfile(path) else None
+
+
 def frozen_candidates(run_dir: str, frozen: FreezeResult | None) -> dict[str, str]:
     """Label -> path: the graph frozen on this page, then the .pb files found in the run folder."""
     found = {}
     if frozen is not None and os.path.exists(frozen.output):
         found[f"just frozen: {os.path.basename(frozen.checkpoint)} ({', '.join(frozen.outputs)})"] = frozen.output
-    for name in sorted(os.listdir(run_dir)):
-        if name.endswith(".pb") and os.path.isfile(os.path.join(run_dir, name)):
-            found[f"in the run folder: {name}"] = os.path.join(run_dir, name)
+    for name, is_dir in storage.listdir(run_dir):  # a local folder or a bucket prefix
+        if name.endswith(".pb") and not is_dir:
+            found[f"in the run folder: {name}"] = storage.join(run_dir, name)
     return found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,6 +12,8 @@ import streamlit as st
 from ckptlib.compare.types import RunTrends
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.runs.types import CheckpointEntry, RunHistory
+from ui.evaluate_state import CHART_KEY, diff_link, diff_params, open_chosen_diff
+from ui.widgets import Selection
 
 GALLERY_SIZE = 24
 
@@ -64,7 +68,52 @@ def _fate(entry: CheckpointEntry | None, run: RunHistory) -> str:
             "latest": "latest"}.get(entry.status, "")
 
 
-def show_history(history: EvalHistory, trends: RunTrends, run: RunHistory) -> None:
+def step_axis(steps: list[int]) -> dict:
+    """An x axis of whole steps: with few points a tick at each (never 1,998.5), else plotly's own."""
+    axis = {"title": "step", "tickformat": "d"}
+    if len(steps) <= 12:
+        axis.update(tickmode="array", tickvals=steps)
+    if len(steps) == 1:
+        axis["range"] = [steps[0] - 1, steps[0] + 1]
+    return axis
+
+
+def accuracy_range(values: list[float]) -> list[float]:
+    """A y range around the accuracies that never leaves 0–100 % (plotly pads a lone point to ±50 %)."""
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.15, 0.01)
+    return [max(0.0, low - pad), min(1.0, high + pad)]
+
+
+def accuracy_figure(history: EvalHistory, links: list[str]) -> go.Figure:
+    points = [p for p in history.points if p.step is not None]
+    steps = [p.step for p in points]
+    fig = go.Figure(go.Scatter(
+        x=steps, y=[p.accuracy for p in points], customdata=links, mode="lines+markers", name="accuracy",
+        marker={"size": 9}, hovertemplate="step %{x}: %{y:.2%}<extra>click: Diff against the checkpoint before</extra>"))
+    fig.update_layout(title="Test accuracy by step (click a point to diff it with the one before)", height=340,
+                      xaxis=step_axis(steps), yaxis={"tickformat": ".1%", "range": accuracy_range(
+                          [p.accuracy for p in points] or [0.0, 1.0])}, margin={"t": 40, "b": 40})
+    return fig
+
+
+def norms_figure(trends: RunTrends) -> go.Figure | None:
+    """Weight norms by step; None when fewer than two checkpoints were read (no line to draw)."""
+    steps = sorted({p.step for t in trends.variables for p in t.points if p.step is not None})
+    if len(steps) < 2:
+        return None
+    fig = go.Figure()
+    for trend in trends.variables:
+        fig.add_trace(go.Scatter(x=[p.step for p in trend.points], y=[p.l2 for p in trend.points],
+                                 mode="lines+markers" if len(steps) <= 2 else "lines", name=trend.name))
+    fig.update_layout(title="Weight norms (L2) by step", xaxis=step_axis(steps), height=340,
+                      margin={"t": 40, "b": 40}, legend={"font": {"size": 9}})
+    return fig
+
+
+def show_history(history: EvalHistory, trends: RunTrends, selection: Selection) -> None:
+    """Accuracy over the run; each point (chart and table) opens the Diff against the checkpoint before."""
+    run = selection.history
     by_prefix = {e.prefix: e for e in run.checkpoints}
     if not history.points:
         st.warning("No checkpoint could be evaluated.")
@@ -76,21 +125,23 @@ def show_history(history: EvalHistory, trends: RunTrends, run: RunHistory) -> No
         if fate and fate != "latest":
             st.warning(f"The best checkpoint, {best.prefix.rsplit('/', 1)[-1]}, is {fate}: copy it somewhere safe "
                        "before you rely on it.")
+        links = [diff_link(diff_params(selection, os.path.basename(p.prefix))) for p in history.points]
         left, right = st.columns(2)
-        accuracy = go.Figure(go.Scatter(x=[p.step for p in history.points], y=[p.accuracy for p in history.points],
-                                        mode="lines+markers", name="accuracy"))
-        accuracy.update_layout(title="Test accuracy by step", xaxis_title="step", yaxis_tickformat=".1%", height=340,
-                               margin={"t": 40, "b": 40})
-        left.plotly_chart(accuracy, width="stretch")
-        norms = go.Figure()
-        for trend in trends.variables:
-            norms.add_trace(go.Scatter(x=[p.step for p in trend.points], y=[p.l2 for p in trend.points],
-                                       mode="lines", name=trend.name))
-        norms.update_layout(title="Weight norms (L2) by step", xaxis_title="step", height=340,
-                            margin={"t": 40, "b": 40}, legend={"font": {"size": 9}})
-        right.plotly_chart(norms, width="stretch")
+        charted = [link or "" for p, link in zip(history.points, links) if p.step is not None]
+        left.plotly_chart(accuracy_figure(history, charted), width="stretch", key=CHART_KEY,
+                          on_select=open_chosen_diff, selection_mode="points")
+        norms = norms_figure(trends)
+        if norms is None:
+            read = len({p.step for t in trends.variables for p in t.points})
+            right.info("Weight norms by step need two readable checkpoints to draw a line; "
+                       + ("only one was read." if read == 1 else "none could be read."))
+        else:
+            right.plotly_chart(norms, width="stretch")
         st.dataframe(pd.DataFrame([{"step": p.step, "checkpoint": p.prefix.rsplit("/", 1)[-1], "accuracy": p.accuracy,
-                                    "images": p.num_examples, "note": _fate(by_prefix.get(p.prefix), run)}
-                                   for p in history.points]), hide_index=True, width="stretch")
+                                    "images": p.num_examples, "note": _fate(by_prefix.get(p.prefix), run),
+                                    "diff against": link} for p, link in zip(history.points, links)]),
+                     hide_index=True, width="stretch", column_config={"diff against": st.column_config.LinkColumn(
+                         help="Opens the Diff of this checkpoint against the complete one before it",
+                         display_text=r"[?&]a_ckpt=([^&]*)")})
     if history.skipped:
         st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))

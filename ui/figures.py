@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,9 +17,11 @@ STATUS_COLORS = {
     "preserved": "#6a1b9a",
     "orphan": "#ef6c00",
     "incomplete": "#c62828",
+    "damaged": "#ad1457",
     "missing": "#9e9e9e",
     "unlisted": "#00838f",
 }
+OTHER_STATUS_COLOR = "#616161"  # a status this table does not know yet still gets drawn
 VERDICT_MARKS = {  # verdict -> (symbol, colour) of the ring drawn around a checkpoint's marker
     "ship": ("star-open", "#2e7d32"),
     "candidate": ("diamond-open", "#1565c0"),
@@ -26,25 +29,102 @@ VERDICT_MARKS = {  # verdict -> (symbol, colour) of the ring drawn around a chec
     "broken": ("x-open", "#c62828"),
 }
 MAX_HEATMAP_SIDE = 256
+MAX_STEP_TICKS = 8  # up to this many distinct steps: one tick at each step, nothing in between
+
+
+def step_axis(steps, title: str = "step") -> dict:
+    """An axis of whole steps: a tick at each step when there are few (never 1,998.5), integer labels
+    otherwise, and a range around a lone step instead of plotly's ±1 around it."""
+    distinct = sorted({int(s) for s in steps if s is not None})
+    axis = {"title": title, "tickformat": "d"}
+    if 0 < len(distinct) <= MAX_STEP_TICKS:
+        axis.update(tickmode="array", tickvals=distinct, ticktext=[str(s) for s in distinct])
+    if len(distinct) == 1:
+        pad = max(1.0, abs(distinct[0]) * 0.05)
+        axis["range"] = [distinct[0] - pad, distinct[0] + pad]
+    return axis
+
+
+def value_range(values) -> list[float] | None:
+    """A y range for a lone value or a flat line (plotly pads those by ±50 %); None: let plotly choose."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    scale = max(abs(low), abs(high))
+    if high - low > 1e-9 * scale:
+        return None
+    pad = scale * 0.1 if scale > 0 else 1.0
+    return [low - pad, high + pad]
+
+
+def log_axis(values) -> dict:
+    """A log axis with one labelled tick per power of ten (or every few on wide ranges), over whole decades,
+    so that plotly's 2-and-5 labels between decades do not clutter it."""
+    positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    axis = {"type": "log", "exponentformat": "power", "showexponent": "all", "minor": {"ticks": "outside", "ticklen": 3}}
+    if not positive:
+        return axis
+    low, high = int(np.floor(np.log10(min(positive)))), int(np.ceil(np.log10(max(positive))))
+    if high == low:
+        high += 1
+    axis.update(range=[low, high], dtick=max(1, int(np.ceil((high - low) / 6))), tick0=0)
+    return axis
+
+
+def note_figure(sentence: str, title: str = "", height: int = 220) -> go.Figure:
+    """A figure that says in words why there is nothing to plot (instead of empty axes)."""
+    fig = go.Figure()
+    fig.add_annotation(text="<br>".join(textwrap.wrap(sentence, 90)), xref="paper", yref="paper", x=0.5, y=0.5,
+                       showarrow=False, font={"size": 14})
+    fig.update_layout(title=title, height=height, margin={"t": 40, "b": 20}, xaxis={"visible": False},
+                      yaxis={"visible": False})
+    return fig
+
+
+def _times_usable(entries) -> bool:
+    """Whether the save times can order the checkpoints: known, and not all within a second (copied files)."""
+    times = [e.mtime for e in entries]
+    if not times or any(t is None for t in times):
+        return False
+    return len(times) == 1 or max(times) - min(times) >= 1.0
 
 
 def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> go.Figure:
     """Step against time, one marker per checkpoint sized by bytes and coloured by status; checkpoints
-    with a verdict ({prefix: verdict}) get a labelled mark around them."""
-    fig = go.Figure()
+    with a verdict ({prefix: verdict}) get a labelled mark around them.
+
+    When the save times cannot order the run (unknown, or files copied so that all carry one time) the
+    x axis lists the checkpoints in step order instead; with nothing to draw, a sentence says why."""
+    drawn = [e for e in history.checkpoints if e.step is not None]
+    if not drawn:
+        what = (f"None of the {len(history.checkpoints)} checkpoints has a step number (no '-N' in its name and "
+                "no readable global step), so there is no timeline to draw; the table below lists them."
+                if history.checkpoints else "This run has no checkpoint files, so there is no timeline to draw.")
+        return note_figure(what, "Timeline")
+    by_time = _times_usable(drawn) and not getattr(history, "file_times_copied", False)
+    if by_time:
+        def where(e):
+            return np.datetime64(int(e.mtime * 1000), "ms")
+    else:
+        def where(e):
+            return e.name
     sizes = [e.size_bytes for e in history.checkpoints]
     biggest = max(sizes) if sizes and max(sizes) > 0 else 1
-    for status, color in STATUS_COLORS.items():
-        entries = [e for e in history.checkpoints if e.status == status and e.mtime is not None]
+    fig = go.Figure()
+    statuses = list(STATUS_COLORS) + sorted({e.status for e in drawn} - set(STATUS_COLORS))
+    for status in statuses:
+        entries = [e for e in drawn if e.status == status]
         if not entries:
             continue
         fig.add_trace(
             go.Scatter(
-                x=[np.datetime64(int(e.mtime * 1000), "ms") for e in entries],
+                x=[where(e) for e in entries],
                 y=[e.step for e in entries],
                 mode="markers",
                 name=status,
-                marker={"color": color, "size": [8 + 22 * (e.size_bytes / biggest) ** 0.5 for e in entries],
+                marker={"color": STATUS_COLORS.get(status, OTHER_STATUS_COLOR),
+                        "size": [8 + 22 * (e.size_bytes / biggest) ** 0.5 for e in entries],
                         "line": {"width": 1, "color": "white"}},
                 text=[f"{e.name}<br>{e.size_bytes:,} bytes" + (f"<br>{e.problem}" if e.problem else "")
                       for e in entries],
@@ -52,17 +132,30 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
             )
         )
     for verdict, (symbol, color) in VERDICT_MARKS.items():
-        marked = [e for e in history.checkpoints if (verdicts or {}).get(e.prefix) == verdict and e.mtime is not None]
+        marked = [e for e in drawn if (verdicts or {}).get(e.prefix) == verdict]
         if marked:
             fig.add_trace(go.Scatter(
-                x=[np.datetime64(int(e.mtime * 1000), "ms") for e in marked], y=[e.step for e in marked],
+                x=[where(e) for e in marked], y=[e.step for e in marked],
                 mode="markers+text", name=f"verdict: {verdict}", text=[verdict] * len(marked),
                 textposition="top center", textfont={"color": color},
                 marker={"symbol": symbol, "size": 26, "color": color, "line": {"width": 2, "color": color}},
                 customdata=[e.name for e in marked],
                 hovertemplate="%{customdata}: " + verdict + "<extra>verdict</extra>"))
-    fig.update_layout(xaxis_title="time saved", yaxis_title="step", height=360, margin={"t": 30, "b": 40},
+    if by_time:
+        xaxis = {"title": "time saved"}
+        if len({e.mtime for e in drawn}) == 1:  # a lone save time: an hour around it, not milliseconds
+            center = np.datetime64(int(drawn[0].mtime * 1000), "ms")
+            xaxis["range"] = [str(center - np.timedelta64(30, "m")), str(center + np.timedelta64(30, "m"))]
+    else:
+        xaxis = {"title": "checkpoints in step order (their file times cannot order them: copied or unknown)",
+                 "type": "category", "categoryorder": "array", "categoryarray": [e.name for e in drawn]}
+    fig.update_layout(xaxis=xaxis, yaxis=step_axis([e.step for e in drawn]), height=360, margin={"t": 30, "b": 40},
                       legend={"orientation": "h", "y": 1.12}, showlegend=True)
+    left_out = [e.name for e in history.checkpoints if e.step is None]
+    if left_out:
+        fig.add_annotation(text=f"Not drawn (no step number): {', '.join(left_out[:4])}"
+                                + (f" and {len(left_out) - 4} more" if len(left_out) > 4 else ""),
+                           xref="paper", yref="paper", x=0, y=-0.22, showarrow=False, xanchor="left")
     return fig
 
 

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from ckptlib.compare.types import ChangeMatrix, VariableDiff
 from ckptlib.tensors.stats import as_float_components
+from ui.figures import log_axis, note_figure, step_axis, value_range
 
 MAX_SCATTER_POINTS = 5000
 MAX_BARS = 40
@@ -68,23 +69,103 @@ def rel_change_bars(rows: list[VariableDiff]) -> go.Figure:
     return fig
 
 
-def change_matrix(matrix: ChangeMatrix) -> go.Figure:
-    """Variables × steps of the relative change since the previous checkpoint."""
-    steps = [str(s) if s is not None else p.rsplit("/", 1)[-1] for s, p in zip(matrix.steps, matrix.prefixes)]
-    fig = go.Figure(go.Heatmap(z=matrix.values, x=steps, y=list(matrix.variables), colorscale="Viridis",
-                               colorbar={"title": "rel. change"}, hoverongaps=False,
-                               hovertemplate="%{y}<br>step %{x}<br>%{z:.4g}<extra></extra>"))
-    fig.update_layout(title="Relative change since the previous checkpoint", xaxis_title="step", xaxis_type="category",
-                      height=160 + 22 * len(matrix.variables), margin={"t": 40, "b": 40},
-                      yaxis={"autorange": "reversed", "automargin": True})
+MATRIX_SCALES = {  # how the change matrix is coloured -> its colour bar title
+    "rank": "rank among all cells<br>(0 smallest, 1 largest)",
+    "step": "share of the step's<br>largest change",
+}
+
+
+def scaled_changes(values: np.ndarray, scale: str = "rank") -> np.ndarray:
+    """The colours of a change matrix, 0..1 (NaN stays NaN), so that one early column of large changes does
+    not wash out the rest: "rank" is each cell's rank among all finite cells (ties share one), "step"
+    divides each column by its largest value."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    if scale == "step":
+        for j in range(values.shape[1]):
+            column = values[:, j]
+            ok = np.isfinite(column)
+            if ok.any():
+                top = column[ok].max()
+                out[ok, j] = column[ok] / top if top > 0 else 0.0
+        return out
+    flat = values[finite]
+    if flat.size == 1:
+        out[finite] = 1.0
+    elif flat.size:
+        _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        start = np.cumsum(counts) - counts
+        out[finite] = ((start + (counts - 1) / 2) / (flat.size - 1))[inverse]
+    return out
+
+
+def change_matrix(matrix: ChangeMatrix, scale: str = "rank", links=None) -> go.Figure:
+    """Variables × steps of the relative change since the previous checkpoint, coloured by `scale` (see
+    scaled_changes; the raw value is in the hover). `links[i][j]`, shaped like matrix.values, is what a click on
+    that cell carries (customdata[0] of an invisible marker on the cell, since heatmaps cannot be selected)."""
+    values = np.asarray(matrix.values, dtype=np.float64)
+    keep = [j for j in range(values.shape[1]) if np.isfinite(values[:, j]).any()] if values.size else []
+    if not keep:
+        return note_figure("No variable changed between two checkpoints that both hold it: the change matrix "
+                           "needs two complete checkpoints.", "Relative change since the previous checkpoint")
+    labels, seen = [], set()
+    for j in keep:
+        step, prefix = matrix.steps[j], matrix.prefixes[j]
+        label = str(step) if step is not None and str(step) not in seen else prefix.rsplit("/", 1)[-1]
+        seen.add(label)
+        labels.append(label)
+    values = values[:, keep]
+    colours = scaled_changes(values, scale)
+    names = list(matrix.variables)
+    fig = go.Figure(go.Heatmap(z=colours, x=labels, y=names, colorscale="Viridis", zmin=0, zmax=1,
+                               colorbar={"title": {"text": MATRIX_SCALES.get(scale, scale)}}, hoverongaps=False,
+                               hoverinfo="skip"))
+    cells = [(i, k) for i in range(len(names)) for k in range(len(keep)) if np.isfinite(values[i, k])]
+    fig.add_trace(go.Scatter(
+        x=[labels[k] for _, k in cells], y=[names[i] for i, _ in cells], mode="markers", showlegend=False,
+        name="cells", customdata=[[(links[i][keep[k]] if links else "") or "", values[i, k], colours[i, k]]
+                                  for i, k in cells],
+        marker={"symbol": "square-open", "size": 14, "color": "white", "opacity": 0, "line": {"width": 2}},
+        selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
+        hovertemplate="%{y}<br>step %{x}: rel. change %{customdata[1]:.3g} (colour %{customdata[2]:.2f})"
+                      "<extra>click: Diff against the step before</extra>"))
+    fig.update_layout(title="Relative change since the previous checkpoint (click a cell to open its Diff)",
+                      xaxis_title="step", xaxis_type="category", hovermode="closest",
+                      height=max(300, 160 + 22 * len(names)), margin={"t": 40, "b": 40},
+                      yaxis={"autorange": "reversed", "automargin": True, "type": "category"})
     return fig
 
 
-def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = False) -> go.Figure:
-    """One line per run: label -> (steps, values)."""
+def has_values(series: dict[str, tuple[list, list]]) -> bool:
+    """Whether any run's line has a finite value to draw."""
+    return any(v is not None and np.isfinite(v) for _, values in series.values() for v in values)
+
+
+def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = False,
+                links: dict[str, list[str]] | None = None) -> go.Figure:
+    """One line per run: label -> (steps, values); `links[label][k]` is what a click on point k carries.
+
+    Whole-step ticks (a tick at each of a few steps), a sensible range around a lone point or a flat line,
+    readable log ticks (whole decades); with nothing finite to draw, a sentence instead of empty axes."""
+    if not has_values(series):
+        return note_figure("Nothing to draw: no checkpoint has a value here (a change needs two checkpoints).", title)
     fig = go.Figure()
+    every = [v for _, values in series.values() for v in values]
+    few = sum(len(steps) for steps, _ in series.values()) <= 2 * len(series)
     for label, (steps, values) in series.items():
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=label))
-    fig.update_layout(title=title, xaxis_title="step", height=300, margin={"t": 40, "b": 40},
-                      yaxis_type="log" if log_y else "linear", legend={"orientation": "h", "y": -0.25})
+        fig.add_trace(go.Scatter(
+            x=steps, y=values, mode="lines+markers", name=label, marker={"size": 10 if few else 6},
+            customdata=[[link] for link in (links or {}).get(label, [""] * len(steps))],
+            hovertemplate="step %{x}: %{y:.4g}<extra>" + label + "<br>click: Diff against the step before</extra>"))
+    yaxis = log_axis(every) if log_y else {"type": "linear"}
+    if not log_y and value_range(every) is not None:
+        yaxis["range"] = value_range(every)
+    fig.update_layout(title=title, xaxis=step_axis([s for steps, _ in series.values() for s in steps]), yaxis=yaxis,
+                      height=300, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                      hovermode="closest")
+    zeros = sum(1 for v in every if v == 0)
+    if log_y and zeros:
+        fig.add_annotation(text=f"{zeros} point(s) at 0 (no change) lie below a log scale", xref="paper",
+                           yref="paper", x=1, y=1, xanchor="right", showarrow=False, font={"size": 11})
     return fig

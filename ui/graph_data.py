@@ -1,4 +1,5 @@
-"""Cached wrappers for the Graph page's picture and compare mode: load_graph, scope_picture, diff_graphs.
+"""Cached wrappers for the Graph page's picture and compare mode: load_graph, scope_picture, diff_graphs; and
+which graphs a run folder holds, or why it holds none (a TF2 object-based run, a TF1 run saved without .meta).
 
 Keyed like ui/data.py: paths plus the files' sizes and mtimes (`signature`), so a rewritten graph is never
 served stale; `function` (None: the top-level graph) names the library function whose body is meant. A LoadedGraph holds NodeDef protos and compares by identity, so it is kept by
@@ -15,12 +16,16 @@ import os
 import streamlit as st
 
 from ckptlib.compare.mapping import NameMapping
+from ckptlib.errors import CkptError
 from ckptlib.graph.picture_types import FunctionInfo, GraphDiff, GraphPicture, LoadedGraph
 from ckptlib.graph.types import NodeDefInfo
+from ckptlib.runs.types import CheckpointEntry, RunHistory
+from ui import data
 from ui.data import file_signature
 
 SAVED_MODEL_FILE = "saved_model.pb"
 MAX_BOXES = 300
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"  # the key every TF2 object-based checkpoint holds
 
 
 def graph_signature(path: str) -> tuple:
@@ -46,6 +51,48 @@ def graph_files(run_dir: str) -> dict[str, str]:
         folder = os.path.dirname(path)
         found[f"{os.path.basename(folder)}/ (SavedModel)"] = folder
     return found
+
+
+def object_based(history: RunHistory) -> bool | None:
+    """True when the run's newest readable checkpoint is TF2 object-based (tf.train.Checkpoint: it holds
+    _CHECKPOINTABLE_OBJECT_GRAPH), False when it is name-based (a TF1 Saver's), None when none could be read."""
+    for entry in reversed(history.checkpoints):
+        if entry.missing:
+            continue
+        try:
+            return any(v.name == OBJECT_GRAPH for v in data.variables(entry.prefix))
+        except (CkptError, OSError):
+            continue
+    return None
+
+
+def no_graph_message(run_name: str, history: RunHistory) -> str:
+    """Why a run folder shows no graph, in the words that fit the run."""
+    kind = object_based(history)
+    if kind:
+        return (f"Run {run_name} holds TF2 object-based checkpoints (tf.train.Checkpoint): they store variables "
+                "and how objects connect, not a graph of ops. Export a SavedModel (tf.saved_model.save) or a frozen "
+                ".pb into the run folder to see its graph here.")
+    if kind is False:
+        return (f"Run {run_name}'s checkpoints were saved without a .meta (Saver.save(..., write_meta_graph=False)), "
+                "and the folder holds no frozen .pb or SavedModel. Save once with write_meta_graph=True, or put a "
+                "frozen .pb or SavedModel in the folder, to see the graph here.")
+    return (f"Run {run_name} has no .meta, frozen .pb or SavedModel, and no checkpoint that could be read to tell "
+            "which kind of run it is.")
+
+
+def meta_note(history: RunHistory, checkpoint: CheckpointEntry | None, chosen: str) -> str | None:
+    """When the sidebar's checkpoint has no .meta: why, and which graph is shown instead (None otherwise)."""
+    if checkpoint is None or checkpoint.has_meta:
+        return None
+    with_meta = sum(1 for e in history.checkpoints if e.has_meta)
+    if with_meta:
+        return (f"Checkpoint {checkpoint.name} (chosen in the sidebar) was saved without a .meta; {with_meta} of "
+                f"{len(history.checkpoints)} checkpoints of this run have one. Showing {chosen}.")
+    if object_based(history):
+        return (f"Checkpoint {checkpoint.name} is TF2 object-based: it carries no graph. Showing {chosen}, found "
+                "in the run folder.")
+    return f"No checkpoint of this run was saved with a .meta. Showing {chosen}, found in the run folder."
 
 
 def loaded(path: str, clear_devices: bool = False, function: str | None = None) -> LoadedGraph:

@@ -1,7 +1,8 @@
 """The Graph page's picture: a GraphPicture drawn with plotly, clickable, its state kept in the URL.
 
 A click on a scope box opens it (?expand=a,a/b), a click on an op box shows its node_def (?gnode=name); the
-"Open scopes" chooser and the op selectbox do the same from the keyboard, and the side-ops toggle (?side=1)
+"Open scopes" chooser and the op selectbox do the same from the keyboard; an input or consumer of the node_def
+shown is a button that shows that op and opens its scope. The side-ops toggle (?side=1)
 shows training, saving, init and summary ops. Data flows left to right (x is the box's layer). The Function
 chooser (?gfn=name, or a signature key such as serving_default) draws a library function's body instead of
 the top-level graph: where a TF2 SavedModel keeps its real ops.
@@ -9,6 +10,7 @@ the top-level graph: where a TF2 SavedModel keeps its real ops.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import plotly.graph_objects as go
@@ -17,6 +19,7 @@ import streamlit as st
 from ckptlib.graph.picture_types import DIFF_STATUSES, Box, GraphPicture
 from ckptlib.graph.scopetree import OVERFLOW  # the id suffix of a box holding what a cut-short scope left out
 from ui import graph_data
+from ui.graph_nodes import node_def_view, show_node
 from ui.widgets import errors_shown
 
 CHART_KEY = "graph_picture"
@@ -149,14 +152,25 @@ def _on_pick() -> None:
         return
     kind, name = hit
     if kind == "scope":
-        opened = list(st.session_state.get(EXPAND_KEY) or [])
-        if name not in opened:
-            opened.append(name)
-        st.session_state[EXPAND_KEY] = opened
-        st.query_params["expand"] = ",".join(opened)
+        _open(name)
     else:
-        st.session_state[NODE_KEY] = name
-        st.query_params[NODE_KEY] = name
+        show_node(NODE_KEY, name)
+
+
+def _open(scope: str) -> None:
+    opened = list(st.session_state.get(EXPAND_KEY) or _url_expanded())
+    if scope not in opened:
+        opened.append(scope)
+    st.session_state[EXPAND_KEY] = opened
+    st.query_params["expand"] = ",".join(opened)
+
+
+def _reveal(scopes: frozenset[str], name: str) -> None:
+    """An input or consumer button's callback: show that op's node_def and open the scope it sits in."""
+    show_node(NODE_KEY, name)
+    home = name if name in scopes else name.rpartition("/")[0]
+    if home in scopes:
+        _open(home)
 
 
 def _url_expanded() -> list[str]:
@@ -190,14 +204,15 @@ def side_ops_toggle(column) -> bool:
     return value
 
 
-def _op_picker(picture: GraphPicture) -> str | None:
+def _op_picker(picture: GraphPicture, known) -> str | None:
+    """The op whose node_def is shown (?gnode=): a drawn op, or one reached through an input or consumer."""
     ops = sorted(b.id for b in picture.boxes if b.kind == "op")
     wanted = st.session_state.get(NODE_KEY, st.query_params.get(NODE_KEY))
-    if wanted not in ops:
+    if wanted not in known:
         wanted = None
     st.session_state[NODE_KEY] = wanted
-    value = st.selectbox("Op whose node_def to show (or click a circle)", ops, key=NODE_KEY, index=None,
-                         placeholder="no op chosen")
+    value = st.selectbox("Op whose node_def to show (or click a circle)", ops if wanted in (None, *ops) else
+                         sorted([*ops, wanted]), key=NODE_KEY, index=None, placeholder="no op chosen")
     if value:
         st.query_params[NODE_KEY] = value
     else:
@@ -262,13 +277,12 @@ def picture_view(path: str, clear_devices: bool, against: tuple | None = None,
         st.info(f"Boxes are capped at {graph_data.MAX_BOXES}: {picture.capped_note}.")
     st.plotly_chart(picture_figure(picture, coloured=against is not None), width="stretch", key=CHART_KEY,
                     on_select=_on_pick, selection_mode="points", config={"scrollZoom": True})
-    op = _op_picker(picture)
+    op = _op_picker(picture, graph_data.loaded(path, clear_devices, function).index.nodes)
     if op is not None:
         with errors_shown(stop=False):
-            node = graph_data.node(path, clear_devices, op, function)
-            st.markdown(f"**{node.name}** · `{node.type}` · device `{node.device or '(none)'}`")
-            i1, i2 = st.columns(2)
-            i1.markdown("Inputs: " + (", ".join(f"`{i}`" for i in node.inputs) or "none"))
-            i2.markdown("Consumers: " + (", ".join(f"`{i}`" for i in node.consumers[:30]) or "none"))
-            st.json(dict(node.attrs))
+            node_def_view(graph_data.node(path, clear_devices, op, function), "gpic",
+                          functools.partial(_reveal, frozenset(s for s, _ in scopes)))
+            if not any(b.id == op for b in picture.boxes):
+                st.caption(f"{op} is not drawn in the picture now: it sits in a collapsed scope, among the hidden "
+                           "training/saving ops or beyond the box cap.")
     return picture

@@ -6,25 +6,24 @@ import streamlit as st
 
 from ckptlib.runs.types import CheckpointEntry, RunSummary
 from ui import data
-from ui.widgets import checkpoint_label, errors_shown, url_picker
+from ui.widgets import checkpoint_select, errors_shown, url_picker
 
 
 def checkpoint_picker(column, label: str, key: str, runs: tuple[RunSummary, ...], default_run: str | None,
                       default_ckpt: str | None) -> CheckpointEntry | None:
-    """Run and complete checkpoint selectboxes in `column`, kept in ?{key}_run=…&{key}_ckpt=…."""
+    """Run and complete checkpoint selectboxes in `column`, kept in ?{key}_run=…&{key}_ckpt=…; the
+    checkpoints newest first, searched by step (see widgets.checkpoint_select)."""
     by_name = {r.name: r for r in runs}
     run_name = url_picker(column.selectbox, f"{label}: run", list(by_name), f"{key}_run", default=default_run)
     if run_name is None:
         return None
     with errors_shown():
         history = data.history(by_name[run_name].path)
-    usable = {e.name: e for e in history.checkpoints if e.complete}
+    usable = tuple(e for e in history.checkpoints if e.usable)
     if not usable:
         column.warning(f"Run {run_name} has no complete checkpoint.")
         return None
-    name = url_picker(column.selectbox, f"{label}: checkpoint", list(usable), f"{key}_ckpt", default=default_ckpt,
-                      format_func=lambda n: checkpoint_label(usable[n]))
-    return usable[name]
+    return checkpoint_select(column, f"{label}: checkpoint", usable, f"{key}_ckpt", default_ckpt)
 
 
 def previous_complete(entries: tuple[CheckpointEntry, ...], name: str | None) -> str | None:
@@ -87,3 +86,43 @@ def url_multiselect(widget, label: str, options, key: str, default, **kwargs) ->
     else:
         st.query_params[key] = value
     return value
+
+
+_TOUCHED = "_vfilters_touched"
+
+
+def _touch() -> None:
+    # The person changed a filter while this variable was shown: hiding it is their choice, not a link's.
+    st.session_state[_TOUCHED] = st.session_state.get("var")
+
+
+def variable_filters(left, right, variables, kinds_all: tuple[str, ...]) -> tuple[str, list[str], list[str]]:
+    """The Variables page's name filter and kinds, kept in ?vfilter=…&vkinds=… (absent while default).
+
+    A `var` a link asks for (?var=NAME, raw key or display name) that they would hide widens them instead
+    of silently choosing another variable (unless the person narrowed them while that variable was shown);
+    returns (pattern, kinds, sentences to show about what the link asked for).
+    """
+    default = [k for k in kinds_all if k != "optimizer"]
+    notes = []
+    wanted = st.session_state.get("var", st.query_params.get("var"))
+    by_key = {v.name: v for v in variables}
+    target = by_key.get(wanted) or next((v for v in variables if v.display_name == wanted), None)
+    if wanted and target is None:
+        notes.append(f"This checkpoint has no variable '{wanted}'.")
+    elif target is not None and (_TOUCHED not in st.session_state or st.session_state[_TOUCHED] != target.name):
+        st.session_state["var"] = target.name  # a display name resolves to its key
+        kinds = st.session_state.get("vkinds") or [k for k in st.query_params.get_all("vkinds") if k in kinds_all]
+        kinds = kinds or default
+        if target.kind not in kinds:
+            st.session_state["vkinds"] = [k for k in kinds_all if k in kinds or k == target.kind]
+            notes.append(f"Showing {target.kind} variables too: the link asks for {target.display_name}.")
+        pattern = st.session_state.get("vfilter", st.query_params.get("vfilter", ""))
+        if pattern.lower() not in target.name.lower():
+            st.session_state["vfilter"] = ""
+            notes.append(f"Name filter '{pattern}' cleared: it hides {target.display_name}, which the link asks for.")
+    pattern = text_param(left.text_input, "Filter by name", "vfilter", placeholder="e.g. conv1/ or kernel",
+                         on_change=_touch)
+    kinds = url_multiselect(right.multiselect, "Kinds", kinds_all, "vkinds", default,
+                            help="Optimizer slots (Adam's m and v…) are hidden by default.", on_change=_touch)
+    return pattern, list(kinds), notes

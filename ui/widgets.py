@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from ckptlib import storage
 from ckptlib.errors import CkptError
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
 from ui import data
@@ -23,6 +24,7 @@ def errors_shown(stop: bool = True) -> Iterator[None]:
         yield
     except (CkptError, OSError) as exc:
         message = str(exc) if isinstance(exc, CkptError) else f"{exc.filename or ''}: {exc.strerror or exc}"
+        message = storage.redact(message)  # a signed URL's query string or a key never shows
         st.error(message, icon=":material/error:")
         if stop:
             st.stop()
@@ -40,6 +42,12 @@ def url_picker(widget, label: str, options: Sequence[str], key: str, default: st
     value = widget(label, options, key=key, **kwargs)
     st.query_params[key] = value
     return value
+
+
+def storage_operation():
+    """One rerun is one storage operation: a bucket folder is listed once per rerun (sizes and times from
+    that listing), and afresh by the next rerun."""
+    return storage.operation()
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def sidebar() -> Selection:
     selection = Selection(root, None, None, None)
     if side.button("Refresh", help="Look for new runs and checkpoints now"):
         st.cache_data.clear()
-    if not inside(root, roots) or not os.path.isdir(root):
+    if not inside(root, roots) or not (storage.is_url(root) or os.path.isdir(root)):  # a URL: find_runs says
         st.session_state["selection"] = selection
         return selection
     with errors_shown():
@@ -76,23 +84,90 @@ def sidebar() -> Selection:
     run = by_name[run_name]
     with errors_shown():
         history = data.history(run.path)
-    entries = {e.name: e for e in history.checkpoints}
     default = history.latest.name if history.latest else None
     if st.session_state.get("_ckpt_run", run.path) != run.path:
         st.session_state.pop("ckpt", None)  # another run: start from its latest, not a same-named step
         st.query_params.pop("ckpt", None)
     st.session_state["_ckpt_run"] = run.path
-    ckpt_name = url_picker(side.selectbox, "Checkpoint", list(entries), "ckpt", default=default,
-                           format_func=lambda n: checkpoint_label(entries[n]))
-    selection = Selection(root, run, history, entries.get(ckpt_name))
+    chosen = checkpoint_select(side, "Checkpoint", history.checkpoints, "ckpt", default)
+    selection = Selection(root, run, history, chosen)
     st.session_state["selection"] = selection
     return selection
 
 
-def checkpoint_label(entry: CheckpointEntry) -> str:
-    step = f"step {entry.step}" if entry.step is not None else "step ?"
-    flag = "" if entry.status in ("kept", "latest") else f" — {entry.status}"
-    return f"{entry.name} ({step}){' ★' if entry.latest else ''}{flag}"
+def checkpoint_select(container, label: str, entries: Sequence[CheckpointEntry], key: str,
+                      default: str | None) -> CheckpointEntry | None:
+    """A checkpoint selectbox kept in ?{key}=NAME, newest first, each label starting with the step and
+    filtered by prefix (typing 57 lists 57 and 570…, never 75), and a "Go to step" box below it that jumps
+    to an exact step (or name); a caption gives the chosen checkpoint's full name, which no label cuts."""
+    by_name = {e.name: e for e in entries}
+    implied = names_implied(entries)
+    name = url_picker(container.selectbox, label, [e.name for e in reversed(entries)], key, default=default,
+                      format_func=lambda n: checkpoint_label(by_name[n], implied), filter_mode="prefix",
+                      help="Newest first; each label starts with the training step (★ is the state file's latest). "
+                           "Typing filters by the start of the label; *Go to step* finds an exact step.")
+    if name is None:
+        return None
+    chosen = by_name[name]
+    jump = f"{key}_step"
+    st.session_state[jump] = "" if chosen.training_step is None else str(chosen.training_step)  # follows the choice
+    container.text_input("Go to step", key=jump, on_change=_jump, args=(key, jump, tuple(entries)),
+                         help="An exact step (TF2: the stored training step or the save number) or a checkpoint name.")
+    missing = st.session_state.pop(f"{jump}_missing", None)
+    if missing:
+        container.caption(f"No checkpoint at step {missing}: still on {chosen.name}.")
+    container.caption(checkpoint_caption(chosen))
+    return chosen
+
+
+def _jump(key: str, jump: str, entries: tuple[CheckpointEntry, ...]) -> None:
+    """The "Go to step" box's callback: choose the checkpoint it names (before the selectbox is drawn)."""
+    text = str(st.session_state.get(jump, "")).strip()
+    found = find_checkpoint(entries, text)
+    if found is not None:
+        st.session_state[key] = found.name
+    elif text:
+        st.session_state[f"{jump}_missing"] = text
+
+
+def find_checkpoint(entries: Sequence[CheckpointEntry], text: str) -> CheckpointEntry | None:
+    """The checkpoint an exact step or name designates: the stored training step first, then the '-N' of
+    the name (a TF2 save number), then the name itself; 'step 57' and '57' alike; never a partial match."""
+    text = text.strip()
+    number = text.lower().removeprefix("step").strip().replace(",", "").replace("_", "")
+    if number.isdigit():
+        value = int(number)
+        for attribute in ("training_step", "step"):
+            found = [e for e in entries if getattr(e, attribute) == value]
+            if found:
+                return found[-1]
+    return next((e for e in entries if e.name == text), None)
+
+
+def names_implied(entries: Sequence[CheckpointEntry]) -> bool:
+    """True when every name is STEM-STEP with one stem and no other stored step: labels then need no name."""
+    plain = [e for e in entries
+             if e.step is not None and e.stored_step in (None, e.step) and e.name.endswith(f"-{e.step}")]
+    return len(plain) == len(entries) > 0 and len({e.name[: -len(str(e.step)) - 1] for e in plain}) == 1
+
+
+def checkpoint_label(entry: CheckpointEntry, name_implied: bool = False) -> str:
+    """Short enough for the sidebar: '1000 ★', '200 · preserved', TF2 '400 · ckpt-8 ★' (training step first)."""
+    step = entry.training_step
+    parts = [str(step) if step is not None else "?"] + ([] if name_implied else [entry.name])
+    label = " · ".join(parts) + (" ★" if entry.latest else "")
+    return label if entry.status in ("kept", "latest") else f"{label} · {entry.status}"
+
+
+def checkpoint_caption(entry: CheckpointEntry) -> str:
+    """The chosen checkpoint in full: name, save number and stored step where they differ, status."""
+    steps = []
+    if entry.stored_step is not None and entry.stored_step != entry.step:
+        steps.append(f"save {entry.step}" if entry.step is not None else "")
+        steps.append(f"step {entry.stored_step}")
+    elif entry.step is not None:
+        steps.append(f"step {entry.step}")
+    return " · ".join(filter(None, [entry.name, ", ".join(filter(None, steps)), entry.status]))
 
 
 def current() -> Selection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ckptlib import storage
 from ckptlib.cache.results import run_parts
 from ckptlib.cache.store import ResultCache
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
@@ -15,6 +16,9 @@ _BLOCK = 1 << 20
 
 def file_digest(path: str) -> list:
     """[size, mtime_ns, sha256] of a file, hashed in 1 MB blocks (a large graph costs time, not memory)."""
+    if storage.is_url(path):  # read whole in one request; the evaluation then reads it from the operation
+        data = storage.read_bytes(path, 2 << 30)
+        return [len(data), int((storage.getmtime(path) or 0) * 1e9), hashlib.sha256(data).hexdigest()]
     info = os.stat(path)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -47,7 +51,7 @@ def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_
     """evaluate(model, …) through `cache`; the op allowlist is checked before the data set is even loaded."""
     from ckptlib.evaluate.evaluation import check_runnable, evaluate, load_graph_def
 
-    path = os.path.abspath(os.path.expanduser(str(model)))
+    path = storage.absolute(str(model))
     if cache is None:
         return evaluate(path, mnist=mnist, allow_download=allow_download, output_tensor=output_tensor,
                         progress=progress, **options)

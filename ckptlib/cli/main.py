@@ -70,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with scope:
             document, text = HANDLERS[args.command](args)
-    except errors.CkptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except errors.CkptError as exc:  # redact: a URL's query string (a signed URL's) or a key never shows
+        print(f"error: {storage.redact(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # permissions, a vanished file: still one line naming the file
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(storage.redact(f"error: {exc.filename or ''}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -109,7 +109,7 @@ def _history(args):
         lines.append(f"problem: {history.problem}")
     lines += [f"note: {n}" for n in history.notes]
     if not args.verify:
-        lines.append("checksums: unverified (--verify reads every tensor and checks its crc32c)")
+        lines.append("note: checksums unverified (--verify reads every tensor and checks its crc32c)")
     lines.append(table(["checkpoint", "step", "time", "size", "status", "meta", "problem"], rows))
     return report.history_doc(history), "\n".join(lines)
 

@@ -48,6 +48,8 @@ def entry_doc(entry: CheckpointEntry) -> dict:
         "preserved": entry.preserved,
         "status": entry.status,
         "checksums": entry.checksums,
+        "stored_step": entry.stored_step,
+        "time_source": entry.time_source,
     }
 
 
@@ -57,6 +59,7 @@ def history_doc(history: RunHistory) -> dict:
         "problem": history.problem,
         "notes": list(history.notes),
         "last_preserved_timestamp": history.last_preserved_timestamp,
+        "file_times_copied": history.file_times_copied,
         "checkpoints": [entry_doc(e) for e in history.checkpoints],
     }
 

@@ -137,4 +137,4 @@ def diff_checkpoints(a: Checkpoint, b: Checkpoint, mapping: NameMapping | None =
     added = [infos_b[r.name] for r in rows if r.status == "added"]
     pairs = suggest_pairs(removed, added)
     return CheckpointDiff(a=a.prefix, b=b.prefix, atol=float(atol), variables=tuple(rows), suggestions=pairs,
-                          suggested_rules=suggest_rules(pairs))
+                          suggested_rules=suggest_rules(pairs, by_target, infos_b))

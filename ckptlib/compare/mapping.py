@@ -1,22 +1,30 @@
-"""Map checkpoint A's variable names onto B's, and guess renames from shapes, dtypes and names."""
+"""Map checkpoint A's variable names onto B's; count what more rules would pair (guesses: renames.py)."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ckptlib.compare.types import SuggestedPair
+from ckptlib.compare.renames import (
+    BACKSLASH,
+    Names,
+    Rule,
+    literal_repl,
+    reserved,
+    rule_text,
+    suggest_pairs,
+    suggest_rules,
+)
+from ckptlib.compare.types import CheckpointDiff
 from ckptlib.errors import BadMappingRule
-from ckptlib.formats.types import VariableInfo
+
+__all__ = ["BACKSLASH", "NameMapping", "RuleEffect", "diff_names", "parse_rule", "prefix_rules", "rule_effect",
+           "rule_text", "suggest_pairs", "suggest_rules", "suggestion_effects"]
 
 # The first '=' not escaped by a backslash separates REGEX from REPL, so a regex may match '=' as '\='.
-_SEPARATOR = re.compile(r"(?<!\\)=")
-BACKSLASH = "\\"
-
+SEPARATOR = re.compile(r"(?<!\\)=")
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,8 @@ class NameMapping:
     """How A's names become B's: strip a prefix, add a prefix, then every rule in order (re.sub).
 
     With strip_prefix_a set, add_prefix_a goes only in front of the names that had it (a prefix swap);
-    alone, add_prefix_a goes in front of every name.
+    alone, add_prefix_a goes in front of every name. Rules never rename a key of the format itself (TF2's
+    _CHECKPOINTABLE_OBJECT_GRAPH, which both checkpoints hold under that name), so '^=model/' leaves it paired.
 
     >>> NameMapping(rules=((r"^resnet/", "model/backbone/"),)).apply("resnet/conv1/w")
     'model/backbone/conv1/w'
@@ -58,6 +67,8 @@ class NameMapping:
         elif name.startswith(self.strip_prefix_a):
             # Strip and add together replace one prefix: names without it keep theirs.
             name = self.add_prefix_a + name[len(self.strip_prefix_a) :]
+        if reserved(name):
+            return name
         for pattern, repl, text in self._compiled:
             try:
                 name = pattern.sub(repl, name)
@@ -82,51 +93,55 @@ class NameMapping:
 
 def parse_rule(text: str) -> tuple[str, str]:
     """'REGEX=REPL' -> (REGEX, REPL); the regex is compiled here so a typo fails early."""
-    parts = _SEPARATOR.split(text, maxsplit=1)
+    parts = SEPARATOR.split(text, maxsplit=1)
     if len(parts) != 2 or not parts[0]:
         raise BadMappingRule(f"Bad mapping rule '{text}': expected REGEX=REPL, e.g. '^resnet/=model/backbone/'.")
     NameMapping(rules=(tuple(parts),))  # compiles, or raises BadMappingRule naming the rule
     return parts[0], parts[1]
 
 
-def suggest_pairs(removed: Iterable[VariableInfo], added: Iterable[VariableInfo]) -> tuple[SuggestedPair, ...]:
-    """Pair removed with added variables of equal shape and dtype, most similar names first, one-to-one."""
-    by_signature: dict[tuple, list[VariableInfo]] = {}
-    for info in added:
-        by_signature.setdefault((info.shape, info.dtype), []).append(info)
-    candidates = []
-    for old in removed:
-        for new in by_signature.get((old.shape, old.dtype), ()):
-            # Compare display names: TF2's shared '/.ATTRIBUTES/VARIABLE_VALUE' tail says nothing.
-            ratio = difflib.SequenceMatcher(None, old.display_name, new.display_name, autojunk=False).ratio()
-            # Same kind first (a slot renamed like its weight), then name similarity, then names for stability.
-            candidates.append((old.kind != new.kind, -ratio, old.name, new.name, old, ratio))
-    candidates.sort(key=lambda c: c[:4])
-    used_old, used_new, pairs = set(), set(), []
-    for _, _, old_name, new_name, old, ratio in candidates:
-        if old_name in used_old or new_name in used_new:
-            continue
-        used_old.add(old_name)
-        used_new.add(new_name)
-        pairs.append(SuggestedPair(old_name, new_name, old.shape, old.dtype, round(ratio, 4)))
-    return tuple(pairs)
+def prefix_rules(strip: str = "", add: str = "") -> tuple[Rule, ...]:
+    """NameMapping's strip_prefix_a/add_prefix_a as rules: strip and add swap a prefix, add alone prefixes all."""
+    if not (strip or add):
+        return ()
+    return (("^" + re.escape(strip), literal_repl(add)),)
 
 
-def suggest_rules(pairs: Iterable[SuggestedPair]) -> tuple[str, ...]:
-    """REGEX=REPL rules rewriting the differing leading scopes of suggested pairs, best supported first."""
-    heads: Counter[tuple[str, str]] = Counter()
-    for pair in pairs:
-        old, new = pair.removed.split("/"), pair.added.split("/")
-        common = 0
-        while common < min(len(old), len(new)) and old[-1 - common] == new[-1 - common]:
-            common += 1
-        if common == 0:
-            continue  # nothing in common at the end: a rule would only restate the pair
-        heads[(_scope(old[: len(old) - common]), _scope(new[: len(new) - common]))] += 1
-    ranked = sorted(heads.items(), key=lambda item: (-item[1], item[0]))
-    return tuple(f"^{re.escape(old).replace('=', BACKSLASH + '=')}={new.replace(BACKSLASH, BACKSLASH * 2)}"
-                 for (old, new), _ in ranked)
+@dataclass(frozen=True)
+class RuleEffect:
+    """What REGEX=REPL rules, added after a diff's mapping, would do to its rows (counted by name)."""
+
+    rules: tuple[str, ...]
+    pairs: int  # removed and added rows they would turn into one row each
+    unpairs: int  # rows paired now that they would split
+    unpaired_a: int  # A's variables still without a same-named B variable afterwards
+    unpaired_b: int  # B's variables still without an A variable afterwards
+
+    def __str__(self) -> str:
+        return (f"pairs {self.pairs}, unpairs {self.unpairs}; afterwards {self.unpaired_a} of A and "
+                f"{self.unpaired_b} of B unpaired")
 
 
-def _scope(parts: list[str]) -> str:
-    return "/".join(parts) + "/" if parts else ""
+def rule_effect(rules: Iterable[str], names_a: Iterable[str], names_b: Iterable[str]) -> RuleEffect:
+    r"""What `rules` (REGEX=REPL texts, applied in order) do to A's names (as mapped so far) against B's names.
+
+    >>> str(rule_effect([r"^(conv1)/=m/\1/"], ["conv1/w", "head/w"], ["m/conv1/w", "head/w"]))
+    'pairs 1, unpairs 0; afterwards 0 of A and 0 of B unpaired'
+    """
+    rules = tuple(rules)
+    names = Names(names_a, names_b)
+    outcome = names.outcome([parse_rule(text) for text in rules])
+    final = {outcome.moved.get(n, n) for n in names.a}
+    return RuleEffect(rules, outcome.pairs, outcome.broken, len(final - names.b), len(names.b - final))
+
+
+def diff_names(diff: CheckpointDiff) -> tuple[list[str], list[str]]:
+    """A's names as the diff mapped them, and B's names, read back from its rows."""
+    return ([r.name for r in diff.variables if r.name_a is not None],
+            [r.name for r in diff.variables if r.status != "removed"])
+
+
+def suggestion_effects(diff: CheckpointDiff) -> tuple[RuleEffect, ...]:
+    """One RuleEffect per suggested rule of `diff`, each rule alone after the diff's own mapping."""
+    names_a, names_b = diff_names(diff)
+    return tuple(rule_effect([rule], names_a, names_b) for rule in diff.suggested_rules)

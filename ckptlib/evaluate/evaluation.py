@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 from google.protobuf import unknown_fields
 
-from ckptlib import _tf, errors
+from ckptlib import _tf, errors, storage
 from ckptlib.errors import (BadGraphIO, DatasetError, DeviceUnavailable, ForbiddenOps, NodeNotFound,
                             NotFrozen, UnfedPlaceholder)  # fmt: skip
 from ckptlib.evaluate import batches as evalrun
@@ -45,7 +45,7 @@ MAX_MISCLASSIFIED = 200  # enough for a gallery; the confusion matrix counts the
 
 def load_graph_def(path: str):
     """Parse a frozen `.pb` into a GraphDef, or raise a CkptError naming the file and the problem."""
-    path = os.path.abspath(os.path.expanduser(str(path)))
+    path = storage.absolute(str(path))
     data = metagraph.read_bytes(path, "frozen graph")
     if not data:
         raise errors.NotACheckpoint(f"Cannot read frozen graph '{path}': the file is empty.")
@@ -97,7 +97,7 @@ def evaluate(model: str, *, input_tensor: str | None = None, output_tensor: str 
              raw_pixels: bool = False, batch_size: int = 1000, allow_download: bool = False,
              progress: evalrun.Progress | None = None) -> EvalResult:
     """Accuracy of the frozen graph `model` (.pb) on the MNIST test set; see the module docstring."""
-    path = os.path.abspath(os.path.expanduser(str(model)))
+    path = storage.absolute(str(model))
     graph_def = load_graph_def(path)
     check_runnable(graph_def, path)  # a hostile graph is refused before anything else happens
     dataset = mnist if isinstance(mnist, MnistTestSet) else load_mnist_test(mnist, allow_download=allow_download)

@@ -13,11 +13,10 @@ Formats: tensorflow/core/protobuf/meta_graph.proto (MetaGraphDef, SignatureDef, 
 from __future__ import annotations
 
 import collections
-import os
 
 from google.protobuf import unknown_fields
 
-from ckptlib import _tf, errors
+from ckptlib import _tf, errors, storage
 from ckptlib.errors import NodeNotFound
 from ckptlib.formats.v2bundle import strip_suffix
 from ckptlib.graph import nodeattrs, outputs
@@ -32,7 +31,7 @@ _META_FIRST_BYTES = frozenset({0x0A, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A})
 
 def load_meta_graph_def(path: str):
     """Parse a `.meta` file into a MetaGraphDef proto, or raise a CkptError naming the file."""
-    path = os.path.abspath(os.path.expanduser(str(path)))
+    path = storage.absolute(str(path))
     data = read_bytes(path, "meta graph")
     if not data:
         raise errors.NotACheckpoint(f"Cannot read meta graph '{path}': the file is empty.")
@@ -57,14 +56,24 @@ def load_meta_graph_def(path: str):
     return meta
 
 
+_MAX_GRAPH_BYTES = 2 << 30  # protobuf's message limit
+
+
 def read_bytes(path: str, what: str) -> bytes:
+    """A whole graph file, local or at a URL (one request), or a CkptError naming it."""
     try:
+        if storage.is_url(path):
+            if storage.isdir(path):
+                raise IsADirectoryError(21, "Is a directory", path)
+            return storage.read_bytes(path, _MAX_GRAPH_BYTES)
         with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
         raise errors.NotFound(f"Cannot read {what} '{path}': no such file.") from None
     except IsADirectoryError:
         raise errors.NotACheckpoint(f"Cannot read {what} '{path}': it is a folder, not a file.") from None
+    except ValueError:
+        raise errors.UnsupportedFormat(f"Cannot read {what} '{path}': larger than protobuf's 2 GB limit.") from None
     except OSError as exc:
         raise errors.CkptError(f"Cannot read {what} '{path}': {exc.strerror or exc}.") from exc
 
@@ -97,10 +106,10 @@ def _check_nodes(path: str, nodes) -> None:
 def meta_path(path: str) -> str:
     """The `.meta` file meant by `path`: itself, a checkpoint prefix's or file's `.meta`, or the `.meta` of a
     run folder's latest checkpoint."""
-    path = os.path.abspath(os.path.expanduser(str(path)))
-    if os.path.isdir(path):
+    path = storage.absolute(str(path))
+    if storage.isdir(path):
         return resolve_prefix(path) + ".meta"
-    if path.endswith(".meta") or (os.path.isfile(path) and strip_suffix(path) == path):
+    if path.endswith(".meta") or (storage.isfile(path) and strip_suffix(path) == path):
         return path  # a .meta, or another file named on purpose: read as given
     return strip_suffix(path) + ".meta"
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
-from ckptlib.formats import open_checkpoint
+from ckptlib.runs import retention
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
@@ -18,7 +18,10 @@ _STEP = re.compile(r"-(\d+)$")
 # Sharded saves write into '<prefix>_temp/' (TF2: '<prefix>_temp_<uuid hex>/') and rename at the end:
 # such a folder left behind means a save that never finished.
 _TEMP_DIR = re.compile(r"^(?P<prefix>.+)_temp(_[0-9a-f]{32})?$")
-_COUNTER_KEYS = ("global_step", "step/.ATTRIBUTES/VARIABLE_VALUE", "global_step/.ATTRIBUTES/VARIABLE_VALUE")
+# Counters that hold the training step, best first: the user's own global_step / step, then the optimizer's
+# iteration count (tf.keras `iter`, Keras 3 `_iterations`). `save_counter` only counts saves (the '-N' of TF2).
+_STEP_LEAVES = ("global_step", "step", "iter", "_iterations", "iterations")
+_OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 # Timestamps in the state file are taken just before/after the save; allow for that when matching.
 _PRESERVE_SLACK_S = 5.0
 
@@ -64,7 +67,11 @@ class _Files:
 
 @storage.operation()  # a URL run folder: one listing gives every size and time, no HEAD per file
 def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = None) -> RunHistory:
-    """The run's checkpoints sorted by step, each flagged in_state/latest/complete/orphan/missing."""
+    """The run's checkpoints sorted by step, each flagged in_state/latest/complete/orphan/missing.
+
+    `read_step(prefix)`, when given, reads the step of a checkpoint named without '-N' (default: the
+    counter stored in its index and data shard).
+    """
     run_dir = storage.absolute(run_dir)
     if not storage.isdir(run_dir):
         raise errors.NotFound(f"Cannot read run '{run_dir}': no such folder.")
@@ -78,49 +85,58 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
         problem = "No `checkpoint` state file: listing the checkpoints found on disk; none is marked latest."
     files = _scan(run_dir)
     listed, latest, stamps = _state_prefixes(state, run_dir, files, notes)
+    file_times = {name: _mtime(storage.join(run_dir, name), _paths(run_dir, name, found))
+                  for name, found in files.items()}
+    copied_note, ignore_file_times = retention.copied_file_times(stamps, file_times, {n: _step_from_name(n) for n in files})
     preserved_until = state.last_preserved_timestamp if state and state.last_preserved_timestamp else None
-    if preserved_until is not None and not _preserved_anchor(run_dir, files, listed, preserved_until):
+    unlisted_times = [file_times[name] for name, found in files.items() if name not in listed and found.index]
+    if preserved_until is not None and not ignore_file_times and not _preserved_anchor(unlisted_times, preserved_until):
         # CheckpointManager writes last_preserved_timestamp (its creation time - 1 s) even when nothing
         # was ever preserved; trust it only when the last preserved checkpoint itself is on disk.
         preserved_until = None
     entries = []
     for name in sorted(set(files) | set(listed)):
-        entry = _entry(run_dir, name, files.get(name, _Files()), name in listed, name == latest, stamps.get(name),
-                       preserved_until, read_step or _stored_step, state is not None)
-        entries.append(entry)
+        found = files.get(name, _Files())
+        if name in stamps:
+            when, source = stamps[name], "state"
+        elif ignore_file_times or file_times.get(name) is None:
+            when, source = None, "unknown"
+        else:
+            when, source = file_times[name], "file"
+        entries.append(_entry(run_dir, name, found, name in listed, name == latest, (when, source),
+                              None if ignore_file_times else preserved_until, read_step, state is not None))
     entries.sort(key=lambda e: (e.step is None, e.step if e.step is not None else 0, e.mtime or 0.0, e.name))
+    notes.extend([copied_note] if copied_note else [])
     if any(e.preserved for e in entries):
         notes.append(
             "Checkpoints marked 'preserved' were dropped from the state file's list but kept on disk by "
             "keep_checkpoint_every_n_hours (saved before the state file's last_preserved_timestamp)."
         )
-    elif state is not None and not state.all_model_checkpoint_timestamps:
+    elif state is not None and state.last_preserved_timestamp and ignore_file_times:
+        entries, note = retention.explain_copied_preserved(entries, state.last_preserved_timestamp)
+        notes.extend([note] if note else [])
+    elif state is not None and not state.last_preserved_timestamp:  # a v1 Saver records no retention
         entries, note = explain_v1_preserved(entries)
         notes.extend([note] if note else [])
     doomed, note = next_to_delete(entries)
     notes.extend([note] if note else [])
     return RunHistory(run_dir, tuple(entries), problem, tuple(notes),
-                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None, doomed)
+                      state.last_preserved_timestamp if state and state.last_preserved_timestamp else None, doomed,
+                      file_times_copied=copied_note is not None)
 
 
-def _preserved_anchor(run_dir: str, files: dict[str, _Files], listed: set[str], stamp: float) -> bool:
+def _preserved_anchor(unlisted_times: list[float | None], stamp: float) -> bool:
     """Is an unlisted checkpoint on disk saved at `stamp` (the state file's last_preserved_timestamp)?
 
     CheckpointManager sets last_preserved_timestamp to the state-file timestamp of the checkpoint it
     preserved, taken right after that checkpoint's files were written.
     """
-    for name, found in files.items():
-        if name in listed or not found.index:
-            continue
-        mtime = _mtime(storage.join(run_dir, name), [storage.join(run_dir, name + ".index")])
-        if mtime is not None and stamp - _PRESERVE_SLACK_S <= mtime <= stamp + _PRESERVE_SLACK_S:
-            return True
-    return False
+    return any(t is not None and abs(t - stamp) <= _PRESERVE_SLACK_S for t in unlisted_times)
 
 
 def _scan(run_dir: str) -> dict[str, _Files]:
     found: dict[str, _Files] = {}
-    listing = storage.listdir(run_dir)
+    listing = storage.listdir(run_dir, prefetch=".index")  # a URL: every index read at once, concurrently
     for name, is_dir in listing:
         if is_dir:
             temp = _TEMP_DIR.match(name)
@@ -171,32 +187,41 @@ def _state_prefixes(state: CheckpointState | None, run_dir: str, files: dict[str
     return set(listed), latest, stamps
 
 
-def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_until, read_step,
-           state_known) -> CheckpointEntry:
+def _paths(run_dir: str, name: str, files: _Files) -> list[str]:
     prefix = storage.join(run_dir, name)
     paths = [prefix + ".index"] if files.index else []
     paths += [storage.join(run_dir, f) for f in files.shards.values()]
-    paths += [prefix + ".meta"] if files.meta else []
+    return paths + ([prefix + ".meta"] if files.meta else [])
+
+
+def _entry(run_dir, name, files: _Files, in_state, latest, time: tuple[float | None, str], preserved_until,
+           read_step, state_known) -> CheckpointEntry:
+    prefix = storage.join(run_dir, name)
+    paths = _paths(run_dir, name, files)
     size = sum(_size(p) for p in paths)
     problems = []
-    complete = False
+    index = None
     if not paths:
         if in_state:  # else only an unfinished save's temp folder is there (reported below)
             problems.append("Listed in the state file, but its files are gone (deleted, or never copied here).")
     elif not files.index:
         problems.append(f"Index file {name}.index is missing: the save did not finish or the file was not copied.")
     else:
-        complete = _check_complete(prefix, files, problems)
+        index = _check_complete(prefix, problems)
     if files.temp_dir:
         problems.append(f"An unfinished save left the temporary folder {files.temp_dir}/.")
-    mtime = stamp if stamp is not None else _mtime(prefix, paths)
+    mtime, source = time
     preserved = bool(not in_state and paths and preserved_until and mtime is not None
                      and mtime <= preserved_until + _PRESERVE_SLACK_S)
     if state_known and not in_state and paths and not preserved:
         problems.insert(0, ORPHAN_SENTENCE)
     step = _step_from_name(name)
-    if step is None and complete:
-        step = read_step(prefix)
+    stored = None
+    if index is not None and step is None:
+        stored = read_step(prefix) if read_step is not None else _stored_step(index)
+        step = stored
+    elif index is not None and _OBJECT_GRAPH in index.entries:  # TF2: '-N' counts saves, not training steps
+        stored = _stored_step(index)
     return CheckpointEntry(
         prefix=prefix,
         step=step,
@@ -204,26 +229,28 @@ def _entry(run_dir, name, files: _Files, in_state, latest, stamp, preserved_unti
         size_bytes=size,
         in_state=in_state,
         latest=latest,
-        complete=complete,
+        complete=index is not None,
         has_meta=files.meta,
         problem=" ".join(problems) or None,
         preserved=preserved,
         state_known=state_known,
+        stored_step=stored,
+        time_source=source,
     )
 
 
-def _check_complete(prefix: str, files: _Files, problems: list[str]) -> bool:
-    """Index readable, every data shard present and at least as long as the index says."""
+def _check_complete(prefix: str, problems: list[str]):
+    """The decoded index when it is readable and every data shard is present and long enough, else None."""
     from ckptlib.formats import bundle
 
     try:
         index = bundle.read_index(prefix)
     except errors.CkptError as exc:
         problems.append(str(exc))
-        return False
+        return None
     shard_problems = index.shard_problems()
     problems.extend(shard_problems)
-    return not shard_problems
+    return None if shard_problems else index
 
 
 def _step_from_name(name: str) -> int | None:
@@ -231,16 +258,23 @@ def _step_from_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _stored_step(prefix: str) -> int | None:
-    """The global step stored in the checkpoint, for prefixes saved without a '-N' suffix."""
-    try:
-        ckpt = open_checkpoint(prefix)
-        names = {v.name: v for v in ckpt.variables}
-        for key in _COUNTER_KEYS:
-            if key in names and names[key].dtype.startswith("int") and names[key].shape == ():
-                return int(ckpt.read(key))
-    except errors.CkptError:
-        return None
+def _stored_step(index) -> int | None:
+    """The training step stored in a checkpoint: an integer scalar counter named like a step (global_step,
+    step, the optimizer's iter / _iterations), top-level ones first; None when it holds none."""
+    from ckptlib.formats import bundle
+
+    found = []
+    for key, entry in index.entries.items():
+        path = key.split("/.ATTRIBUTES/")[0]
+        leaf = path.rsplit("/", 1)[-1]
+        if (leaf in _STEP_LEAVES and entry.shape == () and entry.dtype.startswith(("int", "uint"))
+                and not entry.is_partitioned):
+            found.append((path.count("/"), _STEP_LEAVES.index(leaf), path, key))
+    for *_, key in sorted(found):
+        try:
+            return int(bundle.read_tensor(index, key))
+        except (errors.CkptError, OSError, ValueError):
+            continue
     return None
 
 

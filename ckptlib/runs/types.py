@@ -22,6 +22,15 @@ class CheckpointEntry:
     preserved: bool = False  # kept on disk by keep_checkpoint_every_n_hours (per the state file)
     state_known: bool = True  # False when the run has no readable state file: nothing is an orphan then
     checksums: str = "unverified"  # unverified | ok | damaged: whether every tensor's crc32c was read and checked
+    # The training step stored in the checkpoint (global_step, step, the optimizer's iterations), read for
+    # object-based (TF2) checkpoints, whose '-N' counts saves, and for names without '-N'; else None.
+    stored_step: int | None = None
+    time_source: str = "file"  # where `mtime` comes from: state (the state file's timestamp) | file | unknown
+
+    @property
+    def training_step(self) -> int | None:
+        """The step a person means: the stored training step when known, else `step` (the '-N' suffix)."""
+        return self.stored_step if self.stored_step is not None else self.step
 
     @property
     def name(self) -> str:
@@ -76,6 +85,7 @@ class RunHistory:
     notes: tuple[str, ...] = ()  # plain-words remarks on the run (absolute paths resolved, retention...)
     last_preserved_timestamp: float | None = None
     next_deleted: str | None = None  # prefix the Saver's max_to_keep removes at the next save, when known
+    file_times_copied: bool = False  # the files' mtimes look copied (git clone, cp), not saved: see `notes`
 
     @property
     def name(self) -> str:

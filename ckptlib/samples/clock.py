@@ -58,6 +58,25 @@ def stamp(prefix: Path, when: float) -> None:
         os.utime(state, (when, when))
 
 
+def record_save_times(run_dir: Path, saved_at: dict[str, float]) -> None:
+    """Write the simulated save times of the checkpoints the state file lists into it
+    (`all_model_checkpoint_timestamps`, in its own order) and date the state file by the latest one.
+
+    CheckpointManager records these itself; the v1 Saver records none. The sample runs carry them so that
+    their timeline survives a git clone, which resets every file's mtime.
+    """
+    from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+    from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState  # pylint: disable=import-outside-toplevel
+
+    path = run_dir / "checkpoint"
+    state = text_format.Parse(path.read_text(), CheckpointState())
+    del state.all_model_checkpoint_timestamps[:]
+    state.all_model_checkpoint_timestamps.extend(saved_at[os.path.basename(p)] for p in state.all_model_checkpoint_paths)
+    path.write_text(text_format.MessageToString(state))
+    when = saved_at[os.path.basename(state.model_checkpoint_path)]
+    os.utime(path, (when, when))
+
+
 def check_kept(run_dir: Path, stem: str, expected: list[int]) -> None:
     found = sorted(int(p.name[len(stem) + 1:-len(".index")]) for p in run_dir.glob(f"{stem}-*.index"))
     if found != expected:

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .clock import check_kept
+from .clock import check_kept, record_save_times
 from .data import Mnist
 from .progress import progress
 from .specs import CLUSTER_RUN, MINUTE, OTHER_MACHINE
@@ -27,6 +27,9 @@ def make_from_cluster(tf, run_dir: Path, data: Mnist, start: float, earlier_atte
     lines = [f'model_checkpoint_path: "{OTHER_MACHINE}/model.ckpt-{listed[-1]}"']
     lines += [f'all_model_checkpoint_paths: "{OTHER_MACHINE}/model.ckpt-{s}"' for s in listed]
     state.write_text("\n".join(lines) + "\n")
+    # ... with the save times the generator records for every Saver run (the v1 Saver itself records none).
+    record_save_times(run_dir, {f"model.ckpt-{s}": start + s / CLUSTER_RUN.save_every * CLUSTER_RUN.minutes_per_save
+                                * MINUTE for s in listed})
     for path in run_dir.glob("model.ckpt-700.*"):  # the copy started before step 700 was written
         path.unlink()
     (run_dir / "model.ckpt-500.data-00000-of-00001").unlink()  # this file failed to copy

@@ -42,8 +42,13 @@ floats, and with them possibly the accuracies below.
 **Timestamps are simulated.** `keep_checkpoint_every_n_hours` decides by wall-clock time, so the
 generator runs TensorFlow's own `Saver` / `CheckpointManager` under a simulated clock: each run
 starts at 09:00 UTC on its own day from 2024-03-01 and each save interval lasts a fixed number of
-simulated minutes. File modification times are set to those simulated save times (a git checkout
-resets them, of course); the TF2 state file carries them as `all_model_checkpoint_timestamps`.
+simulated minutes. File modification times are set to those simulated save times, and every state
+file carries them as `all_model_checkpoint_timestamps`: `CheckpointManager` records them itself; the v1
+Saver records none, so the generator adds them to its state files after training (deterministically:
+they are the simulated times). A git clone resets every file's mtime, so ckptlib takes the times from
+the state files and says that the file times look copied; a checkpoint a state file does not list
+(preserved, orphan) then has no known save time. Real v1 Saver runs have no timestamps: ckptlib uses
+their file times there.
 On a real clock the outcome depends on the machine's speed: with `keep_checkpoint_every_n_hours=0.0005`
 (1.8 s) and a save every 0.5 s, the v1 Saver kept the saves made just after 1.8 s, 3.6 s, ... from its
 creation.
@@ -80,7 +85,8 @@ What `keep_checkpoint_every_n_hours` did: the v1 Saver keeps a rotated-out check
 saved more than N hours after the previous threshold (the first threshold is N hours after the
 Saver was created; each kept checkpoint moves it on by N hours). With saves every 8 minutes and
 N = 0.25 h, steps 200 and 400 were kept besides the 5 newest. The v1 Saver's `checkpoint` state file
-lists only the 5 newest and records no timestamps, so 200 and 400 are on disk but unlisted.
+lists only the 5 newest (with the save times the generator added) and records nothing about retention,
+so 200 and 400 are on disk but unlisted.
 
 ## `mnist_tf2/` - TF2 object-based checkpoints
 A `tf.Module` MLP (`hidden`: 784->{TF2_HIDDEN}, ReLU; `out`: {TF2_HIDDEN}->10; variables `w`, `b`,
@@ -89,7 +95,8 @@ He-normal from `tf.random.stateless_normal`) trained eagerly (inside `tf.functio
 `tf.train.Checkpoint(model=model, optimizer=optimizer)` and
 `tf.train.CheckpointManager(max_to_keep=3, keep_checkpoint_every_n_hours={TF2_KEEP_HOURS})`, `manager.save()`
 every {TF2_SAVE_EVERY} steps ({TF2_MINUTES_PER_SAVE:g} simulated minutes each). Checkpoint names count saves, not steps:
-{tf2_saves}. Keys look like `model/hidden/w/.ATTRIBUTES/VARIABLE_VALUE`,
+{tf2_saves}.
+The step is the optimizer's `optimizer/_iterations`, which ckptlib shows beside the save counter. Keys look like `model/hidden/w/.ATTRIBUTES/VARIABLE_VALUE`,
 `optimizer/_variables/N/.ATTRIBUTES/VARIABLE_VALUE` (Keras 3 numbers its slots), `save_counter/...`,
 `_CHECKPOINTABLE_OBJECT_GRAPH`; no `.meta`. The manager preserves a rotated-out checkpoint when it is
 at least N hours newer than the last preserved one, and forgets it: ckpt-2 and ckpt-4 are on disk,
@@ -103,7 +110,7 @@ The same CNN (seed {CLUSTER_RUN.seed}, learning rate {CLUSTER_RUN.learning_rate:
 step 200 was preserved and step 100 deleted. Then the generator damaged it the way a copy taken off a
 cluster mid-training would be (`tf.train.latest_checkpoint` on this folder returns None):
 - `checkpoint` names `{OTHER_MACHINE}/model.ckpt-N` (absolute paths of another machine) for
-  steps {', '.join(map(str, results['from_cluster']['listed']))}; latest is 700;
+  steps {', '.join(map(str, results['from_cluster']['listed']))}, with their save times; latest is 700;
 - `model.ckpt-700`: listed (and latest), but none of its files exist;
 - `model.ckpt-500`: listed, `.index` and `.meta` present, data shard deleted;
 - `model.ckpt-200`: complete on disk but not listed: preserved by `keep_checkpoint_every_n_hours`

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .clock import check_kept, expected_v1_kept, simulated_clock, stamp
+from .clock import check_kept, expected_v1_kept, record_save_times, simulated_clock, stamp
 from .data import Mnist, minibatches
 from .progress import progress
 from .specs import (CNN_HIDDEN, LINEAR_LR, LINEAR_SAVE_EVERY, LINEAR_SEED, LINEAR_STEPS, LINEAR_TRUE_B, LINEAR_TRUE_W,
@@ -38,6 +38,7 @@ def make_linear(tf, run_dir: Path, start: float) -> dict:
         train_op = tf.compat.v1.train.GradientDescentOptimizer(LINEAR_LR).minimize(
             loss, global_step=global_step, name="train")
         saver = tf.compat.v1.train.Saver(save_relative_paths=True)
+        saved_at = {}
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             for step in range(1, LINEAR_STEPS + 1):
@@ -46,7 +47,9 @@ def make_linear(tf, run_dir: Path, start: float) -> dict:
                     clock.now = start + step * 0.1  # a tenth of a second per step
                     prefix = saver.save(sess, str(run_dir / "model.ckpt"), global_step=step)
                     stamp(Path(prefix), clock.now)
+                    saved_at[Path(prefix).name] = clock.now
             w_value, b_value = sess.run([weights, bias])
+    record_save_times(run_dir, saved_at)
     check_kept(run_dir, "model.ckpt", list(range(100, LINEAR_STEPS + 1, LINEAR_SAVE_EVERY)))
     progress(f"linear: {LINEAR_STEPS} steps, loss {loss_value:.6f}")
     return {"loss": float(loss_value), "w": w_value.ravel().tolist(), "b": float(b_value[0])}
@@ -132,6 +135,7 @@ def train_cnn(tf, spec: CnnSpec, run_dir: Path, data: Mnist, start: float, label
         rng = np.random.RandomState(spec.seed)
         batches = minibatches(rng, len(data.train_y), spec.batch_size)
         began = time.monotonic()
+        saved_at = {}
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             for step in range(1, spec.steps + 1):
@@ -144,10 +148,12 @@ def train_cnn(tf, spec: CnnSpec, run_dir: Path, data: Mnist, start: float, label
                     clock.now = start + step / spec.save_every * spec.minutes_per_save * MINUTE
                     prefix = saver.save(sess, str(run_dir / "model.ckpt"), global_step=step)
                     stamp(Path(prefix), clock.now)
+                    saved_at[Path(prefix).name] = clock.now
                     progress(f"{label}: step {step}/{spec.steps}, batch loss {loss_value:.4f}, "
                              f"{time.monotonic() - began:.1f} s")
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 sess, graph.as_graph_def(), list(OUTPUT_NODES))
+    record_save_times(run_dir, saved_at)
     protected = list(OUTPUT_NODES) + ["input", "keep_prob"]
     return tf.compat.v1.graph_util.remove_training_nodes(frozen, protected_nodes=protected)
 

@@ -2,17 +2,19 @@
 
 # Local paths are the fast path: plain os calls, and fsspec is never imported for them. A URL
 # ("scheme://...") goes through fsspec when it is installed (`pip install ckptlib[remote]` plus
-# the backend, e.g. gcsfs or s3fs); tensors are then fetched with ranged reads of their bytes only.
-# Paths handed back (joins, walks) keep the caller's spelling, scheme included.
+# the backend, e.g. gcsfs or s3fs): remote.py lists (sizes, times and existence come from folder
+# listings, remembered for one operation: operation.py), fetch.py reads exactly the bytes asked for,
+# and errors.py turns the store's failures into one-line errors. Paths handed back (joins, walks)
+# keep the caller's spelling, scheme included.
 
 from __future__ import annotations
 
-import datetime
 import os
 import posixpath
 from collections.abc import Iterator
 
-from ckptlib import errors
+from ckptlib.storage import fetch, remote
+from ckptlib.storage.remote import url_filesystem  # noqa: F401 - re-exported (live/listing.py lists with it)
 
 
 def is_url(path: str) -> bool:
@@ -22,19 +24,6 @@ def is_url(path: str) -> bool:
 
 def local_path(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
-
-
-def url_filesystem(url: str):
-    """(filesystem, path inside it) of a URL; CkptError when fsspec or the backend is missing."""
-    try:
-        import fsspec
-    except ImportError:
-        hint = "pip install 'ckptlib[remote]'"
-        raise errors.CkptError(f"Cannot open '{url}': remote paths need fsspec ({hint}).") from None
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:  # unknown protocol, or its backend package is missing
-        raise errors.CkptError(f"Cannot open '{url}': {exc}".replace("\n", " ")) from None
 
 
 def absolute(path: str) -> str:
@@ -73,90 +62,114 @@ def isabs(path: str) -> bool:
 def isdir(path: str) -> bool:
     if not is_url(path):
         return os.path.isdir(local_path(path))
-    fs, inner = url_filesystem(path)
-    return fs.isdir(inner)
+    found = remote.known(path)
+    if found is not False:
+        return found is not None and found.is_dir
+    try:  # a listing, not a HEAD: the folder's contents are what the caller wants next
+        return remote.list_folder(path) is not None
+    except FileNotFoundError:
+        return False
 
 
 def isfile(path: str) -> bool:
     if not is_url(path):
         return os.path.isfile(local_path(path))
-    fs, inner = url_filesystem(path)
-    return fs.isfile(inner)
+    found = remote.info(path)
+    return found is not None and not found.is_dir
 
 
 def exists(path: str) -> bool:
     if not is_url(path):
         return os.path.exists(local_path(path))
-    fs, inner = url_filesystem(path)
-    return fs.exists(inner)
+    return remote.info(path) is not None
+
+
+def _file_info(path: str) -> remote.Entry:
+    found = remote.info(path)
+    if found is None:
+        raise FileNotFoundError(2, "No such file or directory", path)
+    return found
 
 
 def getsize(path: str) -> int:
     """Size in bytes; FileNotFoundError (an OSError) when it is missing."""
     if not is_url(path):
         return os.path.getsize(local_path(path))
-    fs, inner = url_filesystem(path)
-    return int(fs.size(inner))
+    return _file_info(path).size
 
 
 def getmtime(path: str) -> float | None:
     """Modification time in unix seconds; None when a remote store does not tell."""
     if not is_url(path):
         return os.path.getmtime(local_path(path))
-    fs, inner = url_filesystem(path)
-    try:
-        return _seconds(fs.modified(inner))
-    except NotImplementedError:  # not every backend implements modified(): look in info()
-        info = fs.info(inner)
-    for key in ("mtime", "LastModified", "updated", "created", "last_modified"):
-        if info.get(key) is not None:
-            return _seconds(info[key])
-    return None
+    return _file_info(path).mtime
 
 
-def _seconds(value) -> float | None:
-    if isinstance(value, datetime.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)).timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:  # ISO 8601 strings (GCS "updated")
-        return _seconds(datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return None
+def listdir(path: str, prefetch: str | None = None) -> list[tuple[str, bool]]:
+    """(name, is_folder) of each entry of a folder, sorted by name.
 
-
-def listdir(path: str) -> list[tuple[str, bool]]:
-    """(name, is_folder) of each entry of a folder, sorted by name."""
+    `prefetch=".index"`: for a URL inside an operation, also fetch every small file whose name ends so
+    now, concurrently, since the caller will read them all (load_history reads every index).
+    """
     if not is_url(path):
         with os.scandir(local_path(path)) as listing:
             return sorted((item.name, item.is_dir()) for item in listing)
-    fs, inner = url_filesystem(path)
-    found = []
-    for info in fs.ls(inner, detail=True):
-        name = posixpath.basename(info["name"].rstrip("/"))
-        if name and info["name"].rstrip("/") != inner.rstrip("/"):  # some stores list the folder itself
-            found.append((name, info["type"] == "directory"))
-    return sorted(found)
+    entries = remote.list_folder(path)
+    if entries is None:
+        raise NotADirectoryError(20, "Not a directory", path)
+    if prefetch:
+        fetch.prefetch_files([join(path, n) for n, e in entries.items() if not e.is_dir and n.endswith(prefetch)])
+    return sorted((name, entry.is_dir) for name, entry in entries.items())
+
+
+def scan(path: str) -> list[tuple[str, bool, int, float | None]]:
+    """(name, is_folder, size, mtime) of each entry of a folder, sorted by name: one listing, no stat per
+    file for a URL (the listing carries sizes and times); folders have size 0."""
+    if not is_url(path):
+        found = []
+        with os.scandir(local_path(path)) as listing:
+            for item in listing:
+                try:
+                    info = item.stat()
+                except FileNotFoundError:  # deleted between the listing and its stat
+                    continue
+                is_dir = item.is_dir()
+                found.append((item.name, is_dir, 0 if is_dir else info.st_size, info.st_mtime_ns / 1e9))
+        return sorted(found)
+    entries = remote.list_folder(path)
+    if entries is None:
+        raise NotADirectoryError(20, "Not a directory", path)
+    return sorted((name, e.is_dir, e.size, e.mtime) for name, e in entries.items())
 
 
 def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """Like os.walk (top-down; prune by editing the folder list in place), for paths and URLs."""
+    """Like os.walk (top-down; prune by editing the folder list in place), for paths and URLs.
+
+    A URL is listed once, recursively (remote.tree), whatever the depth: no request per folder.
+    """
     if not is_url(root):
         yield from os.walk(local_path(root))
         return
-    entries = listdir(root)
-    folders = [name for name, is_dir in entries if is_dir]
-    yield root, folders, [name for name, is_dir in entries if not is_dir]
-    for name in folders:
-        yield from walk(join(root, name))
+    folders = remote.tree(root)
+
+    def visit(folder: str, key: str):
+        entries = folders.get(key, {})
+        subdirs = sorted(name for name, entry in entries.items() if entry.is_dir)
+        yield folder, subdirs, sorted(name for name, entry in entries.items() if not entry.is_dir)
+        for name in subdirs:
+            yield from visit(join(folder, name), f"{key}/{name}")
+
+    yield from visit(root, root.rstrip("/"))
 
 
 def read_bytes(path: str, limit: int) -> bytes:
-    """A whole small file; ValueError when it is larger than `limit` bytes (not read then)."""
-    if getsize(path) > limit:
-        raise ValueError(f"{path} is larger than {limit} bytes")
+    """A whole small file (one request for a URL); ValueError when it is larger than `limit` bytes (not read then)."""
     if not is_url(path):
+        if os.path.getsize(local_path(path)) > limit:
+            raise ValueError(f"{path} is larger than {limit} bytes")
         with open(local_path(path), "rb") as handle:
             return handle.read()
-    fs, inner = url_filesystem(path)
-    return fs.cat_file(inner)
+    size = _file_info(path).size
+    if size > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    return fetch.read(path, 0, size, size)

@@ -6,7 +6,8 @@
 # Both accumulators take a tensor as any sequence of flat chunks (whole arrays are one chunk), so
 # a tensor streamed from disk and the same tensor in memory go through the same arithmetic and
 # agree to float64 rounding. Each chunk is worked on in blocks of BLOCK elements: the float64
-# copies then stay in the CPU cache across the ~10 passes numpy makes over them.
+# copies then stay in the CPU cache across the ~10 passes numpy makes over them. Scratch arrays are
+# 64-byte aligned (aligned_empty) and reused: no pass allocates.
 #
 # Squares overflow float64 past ~2**511 and underflow below ~2**-537. The values are multiplied by
 # a power of two chosen from the largest finite |value| seen so far (exact, undone on the results),
@@ -22,10 +23,14 @@ import numpy as np
 
 from ckptlib.tensors.types import TensorStats
 
-# Elements per float64 block. Small enough for the scratch copies to stay in L1/L2 across the passes,
-# and below the ~10,000 elements past which OpenBLAS's dot wakes its thread pool: measured here on 2
-# cores, that pool made a diff 3x to 20x slower whenever anything else ran (its threads spin-wait).
-BLOCK = 8192
+# Elements per BLAS dot: below the ~10,000 past which OpenBLAS's dot wakes its thread pool. Measured
+# here on 2 cores, that pool made a diff 3x to 20x slower whenever anything else ran (its threads
+# spin-wait). row_dots keeps to it on longer blocks: np.vecdot over the rows of a 2-D view.
+ROW = 8192
+# Elements per float64 block: the block's copies (256 KB each) stay in a core's L2 across the ~10
+# passes numpy makes over them, and each numpy call covers enough elements that entering it is cheap:
+# blocks of 8192 spent about as long in call overhead as in arithmetic (benchmarks/README.md).
+BLOCK = 4 * ROW
 _SAFE_PEAK = (2.0**-200, 2.0**200)
 
 
@@ -64,24 +69,30 @@ def _refill(chunks: Iterator[np.ndarray]) -> np.ndarray | None:
     return None
 
 
-class Scratch:
-    """Reusable float64 buffers, so that blocks do not allocate."""
+def row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Dot products of x and y (float64, same shape, rows contiguous) along the last axis, ROW at a time.
 
-    def __init__(self, count: int, block: int):
-        self._buffers = [np.empty(0)] * count
-        self._block = block
+    np.vecdot calls BLAS's single-threaded dot once per row, one numpy call for the whole block.
+    """
+    n = x.shape[-1]
+    full = n - n % ROW
+    lead = x.shape[:-1]
+    out = np.vecdot(x[..., :full].reshape(lead + (-1, ROW)), y[..., :full].reshape(lead + (-1, ROW))).sum(axis=-1)
+    if full < n:
+        out += np.vecdot(x[..., full:], y[..., full:])
+    return out
 
-    def take(self, k: int, size: int) -> np.ndarray:
-        """Buffer k, `size` elements long, contents undefined."""
-        if self._buffers[k].size < size:
-            self._buffers[k] = np.empty(max(size, self._block))
-        return self._buffers[k][:size]
 
-    def cast(self, k: int, values: np.ndarray) -> np.ndarray:
-        """Buffer k holding `values` as float64 (exact but for 64-bit integers beyond 2**53)."""
-        out = self.take(k, values.size)
-        out[...] = values
-        return out
+def aligned_empty(shape: tuple[int, ...], dtype=np.float64, align: int = 64) -> np.ndarray:
+    """np.empty whose data starts on an `align`-byte boundary (numpy only promises 16 bytes).
+
+    AVX-512 loads and stores that straddle cache lines made float64 passes over a block ~2x slower here.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 class StatsAccumulator:
@@ -93,7 +104,8 @@ class StatsAccumulator:
         self.low, self.high = math.inf, -math.inf
         self.mult = 1.0
         self.mean = self.m2 = self.sumsq = 0.0  # in units of 1 / mult
-        self._scratch = Scratch(1, block)
+        self._x = aligned_empty((block,))
+        self._flags = np.empty(block, dtype=np.bool_)
 
     def add(self, flat: np.ndarray) -> None:
         """Add a flat contiguous piece (complex counts re and im apart; no strings or bools)."""
@@ -103,10 +115,12 @@ class StatsAccumulator:
 
     @np.errstate(over="ignore", invalid="ignore")  # an overflowing sum sends the block down the masked path
     def _add_block(self, part: np.ndarray) -> None:
-        x = self._scratch.cast(0, part)
+        x = self._x[: part.size]
+        x[...] = part  # to float64, exact but for 64-bit integers beyond 2**53
         self.size += x.size
-        self.zeros += x.size - int(np.count_nonzero(x))
-        total = float(x.sum())
+        # As booleans: np.count_nonzero of float64 itself is ~4x slower than comparing and counting.
+        self.zeros += int(np.count_nonzero(np.equal(x, 0.0, out=self._flags[: x.size])))
+        total = float(np.add.reduce(x))
         if not math.isfinite(total):  # NaN or Inf in the block (or a float64 sum that overflowed)
             finite = np.isfinite(x)
             nan = int(np.count_nonzero(np.isnan(x)))
@@ -121,12 +135,12 @@ class StatsAccumulator:
             x *= self.mult  # x is scratch or a masked copy: never the caller's array
             total = None
         if total is None:
-            total = float(x.sum())
-        self.sumsq += float(np.dot(x, x))
+            total = float(np.add.reduce(x))
+        self.sumsq += float(row_dots(x, x))
         # Chan et al.'s pairwise update: block mean and squared deviations merged into the running ones.
         mean = total / x.size
         x -= mean
-        m2 = float(np.dot(x, x))
+        m2 = float(row_dots(x, x))
         merged = self.count + x.size
         delta = mean - self.mean
         self.mean += delta * x.size / merged

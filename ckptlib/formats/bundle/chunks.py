@@ -129,10 +129,36 @@ def _partitioned(index: BundleIndex, entry: BundleEntry, dtype: np.dtype, chunk_
 def _run(fill: _Fill, count: int, size: int, finish: Callable[[], None],
          stack: contextlib.ExitStack) -> Iterator[np.ndarray]:
     with stack:  # the shard files stay open until the last chunk, or until the caller stops early
-        buf = _aligned_buffer(size)
+        buf = _take_buffer(size)
         for k in range(count):
             yield fill(k, buf)
         finish()
+        # Back to the pool only now, when the caller has asked past the last chunk (which then stops being
+        # valid, as every chunk does when the next is requested); a stream closed early keeps its buffer.
+        _give_back(buf)
+
+
+# Buffers of finished streams, reused by the next ones. A fresh 4 MB buffer is ~1000 page faults, and
+# glibc hands freed ones back to the kernel: a diff of 40 tensors spent ~20% of its time faulting them
+# in again (benchmarks/README.md). At most _POOL_SIZE are kept (a trend streams 3 tensors at once).
+# list.append and list.pop are atomic, so threads (Streamlit sessions) never share a buffer.
+_POOL: list[np.ndarray] = []
+_POOL_SIZE = 4
+
+
+def _take_buffer(size: int) -> np.ndarray:
+    try:
+        buf = _POOL.pop()
+    except IndexError:
+        return _aligned_buffer(size)
+    if buf.size != size:  # another chunk size: allocate, and let the odd one go
+        return _aligned_buffer(size)
+    return buf
+
+
+def _give_back(buf: np.ndarray) -> None:
+    if len(_POOL) < _POOL_SIZE:
+        _POOL.append(buf)
 
 
 def _aligned_buffer(size: int, align: int = 64) -> np.ndarray:

@@ -1,62 +1,22 @@
 """One real browser test: `streamlit run` in headless Chromium, every page visited, no exception box."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
+from dashboard_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_dashboard, wait_idle
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = ("history", "variables", "diff", "trends", "graph", "evaluate")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is needed for the browser test: apt-get install -y chromium")
-    port = _free_port()
-    env = dict(os.environ, CKPTLIB_ROOT=os.path.join(ROOT, "sample_checkpoints"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_dashboard(os.path.join(ROOT, "sample_checkpoints")) as url:
+        yield url
 
 
-def _wait_idle(page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_timeout(500)  # let a rerun triggered by query-param sync start, then wait again
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+_wait_idle = wait_idle
 
 
 def test_every_page_renders_in_chromium(server, tmp_path):

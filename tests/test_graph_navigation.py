@@ -4,15 +4,11 @@ and the words for a run without a graph (TF2 object-based, TF1 saved without .me
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
+from dashboard_server import CHROMIUM, running_dashboard, wait_idle
 from graph_fixtures import _needs_mnist
 from streamlit.testing.v1 import AppTest
 
@@ -301,48 +297,13 @@ def test_a_checkpoint_without_meta_in_a_run_with_some_says_which_graph_is_shown(
 
 
 # --- in Chromium: the tab bound to the URL, the buttons, a fresh browser on the shared link ------------
-# The server fixture follows tests/test_graph_browser.py's (copied, not imported).
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(chromium):
-        pytest.fail("Debian chromium is needed for the browser test: apt-get install -y chromium")
-    port = _free_port()
-    env = dict(os.environ, CKPTLIB_ROOT=SAMPLES)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=os.path.dirname(APP), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-    yield url, chromium
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_dashboard(SAMPLES) as url:
+        yield url, CHROMIUM
 
 
-def _wait_idle(page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_timeout(500)  # let a rerun triggered by query-param sync start, then wait again
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+_wait_idle = wait_idle
 
 
 def _query(page) -> dict[str, str]:

@@ -2,28 +2,11 @@
 then seen on History and on the Review page (and in the database, with the URL of the view)."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "sample_checkpoints")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from dashboard_server import CHROMIUM, CHROMIUM_ARGS, SAMPLES, running_dashboard, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,37 +16,12 @@ def database(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def server(database):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is needed for the browser test: apt-get install -y chromium")
-    port = _free_port()
-    env = dict(os.environ, CKPTLIB_ROOT=SAMPLES)
-    env.pop("CKPTLIB_DB", None)  # the database comes from --db, as a team would start it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", "--", "--db", database],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    # The database comes from --db, as a team would start it, not from the environment.
+    with running_dashboard(SAMPLES, ("--db", database), drop_env=("CKPTLIB_DB",)) as url:
+        yield url
 
 
-def _wait_idle(page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_timeout(500)  # let a rerun triggered by query-param sync start, then wait again
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+_wait_idle = wait_idle
 
 
 def _assert_clean(page, name: str) -> None:

@@ -2,15 +2,10 @@
 Diff of that step against the one before, for that variable (plotly selections can only be made in a browser)."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _wait_idle
+from dashboard_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_dashboard, wait_idle
 
 pytestmark = pytest.mark.browser
 RUN = "mnist_cnn/lr3e-3_bs100"
@@ -22,38 +17,10 @@ WHERE = """(el, [x, y]) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian chromium is needed for the browser test: apt-get install -y chromium")
-    port = _free_port()
-    env = dict(os.environ, CKPTLIB_ROOT=os.path.join(ROOT, "sample_checkpoints"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_dashboard(os.path.join(ROOT, "sample_checkpoints")) as url:
+        yield url
 
 
 @pytest.fixture()
@@ -80,7 +47,7 @@ def _click(page, chart_index: int, x, y) -> None:
 
 def _diff_opened(page, a: str, b: str, variable: str) -> None:
     page.wait_for_url("**/diff?**", timeout=30_000)
-    _wait_idle(page)
+    wait_idle(page)
     query = parse_qs(urlparse(page.url).query)
     assert query["a_ckpt"] == [a] and query["b_ckpt"] == [b], page.url
     assert query["dvar"] == [variable], page.url
@@ -92,7 +59,7 @@ def _diff_opened(page, a: str, b: str, variable: str) -> None:
 
 def test_a_change_matrix_cell_opens_the_diff_of_that_step(server, page, tmp_path):
     page.goto(f"{server}/trends?run={RUN}&var=conv1/biases", wait_until="domcontentloaded")
-    _wait_idle(page)
+    wait_idle(page)
     try:
         _click(page, 0, "800", "conv2/weights")
         _diff_opened(page, "model.ckpt-700", "model.ckpt-800", "conv2/weights")
@@ -102,7 +69,7 @@ def test_a_change_matrix_cell_opens_the_diff_of_that_step(server, page, tmp_path
 
 def test_a_line_point_opens_the_diff_of_that_step(server, page, tmp_path):
     page.goto(f"{server}/trends?run={RUN}&var=fc1/weights", wait_until="domcontentloaded")
-    _wait_idle(page)
+    wait_idle(page)
     plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").nth(1)  # the l2 line
     value = plot.evaluate("el => el.data[0].y[2]")  # step 600, the third checkpoint
     try:

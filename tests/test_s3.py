@@ -94,7 +94,7 @@ def _comparable(doc):
     if not isinstance(doc, dict):
         return doc
     return {k: [n for n in v if "file times" not in n.lower()] if k == "notes" else _comparable(v)
-            for k, v in doc.items() if k not in ("mtime", "time_source", "images_per_second")}
+            for k, v in doc.items() if k not in ("mtime", "time_source", "images_per_second", "file_times_copied")}
 
 
 COMMANDS = {

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
 from streamlit.testing.v1 import AppTest
 from test_rename_rules import BACKBONE_RULE, backbone_values, finetune_pair
 
@@ -30,27 +31,16 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
+def _restore_env(restored_root):
     yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
 
 
 def _diff_page(folder: str, /, **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = folder
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/diff.py")
-    return at.run()
+    return open_page("diff", folder, params, timeout=60)
 
 
 def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert_rendered(at)
 
 
 def _metrics(at: AppTest) -> dict[str, int]:

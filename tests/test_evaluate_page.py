@@ -7,6 +7,7 @@ import shutil
 from urllib.parse import parse_qsl
 
 import pytest
+from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
 from streamlit.testing.v1 import AppTest
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
@@ -15,29 +16,17 @@ CNN = "mnist_cnn/lr3e-3_bs100"
 
 
 @pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
+def _restore_env(restored_root):
     yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
 
 
 def _evaluate(params: dict, root: str = SAMPLES) -> AppTest:
     """The Evaluate page opened from a link with these query parameters (lists repeat the key)."""
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/evaluate.py")
-    return at.run()
+    return open_page("evaluate", root, params, timeout=120)
 
 
 def _clean(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return assert_rendered(at)
 
 
 def _charts(at: AppTest) -> dict[str, dict]:

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from dashboard_server import CHROMIUM, running_dashboard, wait_idle
 from graph_fixtures import _needs_mnist
+from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
 from streamlit.testing.v1 import AppTest
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
@@ -20,27 +21,16 @@ RESTORE_OPS = ["save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices",
 
 
 @pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
+def _restore_env(restored_root):
     yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
 
 
 def _graph_page(root: str = SAMPLES, **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/graph.py")
-    return at.run()
+    return open_page("graph", root, params, timeout=90)
 
 
 def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert_rendered(at)
 
 
 def _param(at: AppTest, key: str):

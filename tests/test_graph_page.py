@@ -5,6 +5,7 @@ import os
 import shutil
 
 import pytest
+from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
 from streamlit.testing.v1 import AppTest
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
@@ -14,27 +15,16 @@ META = os.path.join(SAMPLES, CNN, "model.ckpt-1000.meta")
 
 
 @pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
+def _restore_env(restored_root):
     yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
 
 
 def _graph_page(root: str = SAMPLES, **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/graph.py")
-    return at.run()
+    return open_page("graph", root, params, timeout=90)
 
 
 def _assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert_rendered(at)
 
 
 def _boxes(at: AppTest) -> dict[str, str]:

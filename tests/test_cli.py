@@ -14,7 +14,7 @@ from conftest import copy_run
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = ".data-00000-of-00001"
 ENTRY_KEYS = {"prefix", "step", "mtime", "size_bytes", "in_state", "latest", "complete", "has_meta", "problem"}
-VAR_KEYS = {"name", "shape", "dtype", "num_elements", "nbytes", "kind"}
+VAR_KEYS = {"name", "display_name", "shape", "dtype", "num_elements", "nbytes", "kind", "slot_of", "copy_of"}
 STAT_KEYS = {"min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction"}
 
 
@@ -160,7 +160,7 @@ def test_vars_text(zoo):
     proc = run_cli("vars", prefix)
     assert proc.returncode == 0 and proc.stderr == ""
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"checkpoint: {prefix}"
+    assert lines[0] == f"checkpoint: {prefix} (tf-bundle-v2)"
     assert lines[-1].startswith(f"{len(values)} variables, ")
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert set(rows) == set(values)

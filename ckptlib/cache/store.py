@@ -20,7 +20,7 @@ from typing import TypeVar
 from ckptlib.cache.codec import CodecError, decode, encode
 
 ENV_CACHE = "CKPTLIB_CACHE"
-FORMAT_VERSION = 2  # part of every key: a release that changes a result's meaning changes this
+FORMAT_VERSION = 3  # part of every key: a release that changes a result's meaning changes this
 DEFAULT_MAX_BYTES = 512 << 20
 T = TypeVar("T")
 

@@ -12,6 +12,7 @@ from typing import TextIO
 from ckptlib import errors
 from ckptlib.cli import report
 from ckptlib.cli.textfmt import number, table
+from ckptlib.compare.parity import export_side, parity
 from ckptlib.cache.results import cached_diff, cached_health, cached_trends
 from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
@@ -128,7 +129,8 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
     for r in diff.variables:
         if r.status == "unchanged" and not show_all:
             continue
-        name = r.name if r.name_a in (None, r.name) else f"{r.name} (A: {r.name_a})"
+        shown = r.display_name or r.name
+        name = shown if r.name_a in (None, r.name) or r.display_name not in (None, r.name) else f"{shown} (A: {r.name_a})"
         rows.append([name, r.status + (" (crc32c)" if r.by == "checksum" else ""), r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
                      _pair(r.dtype_a or "-", r.dtype_b or "-"), number(r.rel_change), number(r.l2_diff),
                      number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed), number(r.nonfinite or None)])
@@ -159,7 +161,16 @@ def _diff(args):
     b = open_checkpoint(args.b, backend=args.reader)
     diff = cached_diff(result_cache(args), a, b, mapping=mapping, atol=args.atol, progress=ProgressLine("diff"),
                        verify=args.verify, backend=args.reader)
-    return report.diff_doc(diff), _diff_text(diff, args.all)
+    doc, text = report.diff_doc(diff), _diff_text(diff, args.all)
+    doc["formats"] = {"a": a.format_name, "b": b.format_name}
+    side = export_side(a.format_name, b.format_name)
+    if side is not None:  # "does this export hold the weights of step N?", answered on top
+        verdict = parity(diff, side)
+        doc["parity"] = {"export": side, "checkpoint": verdict.checkpoint, "holds": verdict.holds,
+                         "identical": verdict.identical, "total": verdict.total, "differ": list(verdict.differ),
+                         "missing": list(verdict.missing), "verdict": verdict.sentence}
+        text = f"verdict: {verdict.sentence}\n{text}"
+    return doc, text
 
 
 def _skipped_lines(skipped: tuple[SkippedCheckpoint, ...]) -> list[str]:

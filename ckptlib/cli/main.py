@@ -120,13 +120,20 @@ def _checked(entry) -> str:
 
 def _vars(args):
     ckpt = open_checkpoint(args.ckpt, backend=args.reader)
-    rows = [[v.name, str(list(v.shape)), v.dtype, str(v.num_elements), human_bytes(v.nbytes), v.kind]
-            for v in ckpt.variables]
+    renamed = any(v.display_name != v.name for v in ckpt.variables)  # keys beside the names only where they differ
+    rows = [[v.display_name, str(list(v.shape)), v.dtype, str(v.num_elements), human_bytes(v.nbytes), _kind(v)]
+            + ([v.name] if renamed else []) for v in ckpt.variables]
     total = sum(v.nbytes for v in ckpt.variables)
-    text = (f"checkpoint: {ckpt.prefix}\n"
-            + table(["name", "shape", "dtype", "elements", "size", "kind"], rows)
+    text = (f"checkpoint: {ckpt.prefix} ({ckpt.format_name})\n"
+            + table(["name", "shape", "dtype", "elements", "size", "kind"] + (["key"] if renamed else []), rows)
             + f"\n{len(rows)} variables, {human_bytes(total)}")
     return report.vars_doc(ckpt.prefix, ckpt.variables), text
+
+
+def _kind(var) -> str:
+    if var.copy_of:
+        return f"{var.kind} (copy)"
+    return f"{var.kind} (slot of {var.slot_of})" if var.slot_of else var.kind
 
 
 def _show(args):
@@ -138,10 +145,14 @@ def _show(args):
     preview = json.dumps(summary.preview)
     if len(preview) > 2000:
         preview = preview[:2000] + " …"
-    text = (f"checkpoint: {ckpt.prefix}\nvariable:   {info.name}\nshape:      {list(info.shape)}\n"
+    text = (f"checkpoint: {ckpt.prefix}\nvariable:   {info.display_name}{_key_note(info)}\nshape:      {list(info.shape)}\n"
             f"dtype:      {info.dtype}\nkind:       {info.kind}\nstatistics:\n{stats}\n"
             f"preview{' (first values)' if summary.preview_truncated else ''}: {preview}")
     return doc, text
+
+
+def _key_note(info) -> str:
+    return f" (key {info.name})" if info.display_name != info.name else ""
 
 
 HANDLERS = {"runs": _runs, "history": _history, "vars": _vars, "show": _show}

@@ -67,11 +67,15 @@ def history_doc(history: RunHistory) -> dict:
 def variable_doc(var: VariableInfo) -> dict:
     return {
         "name": var.name,
+        "display_name": var.display_name,
         "shape": list(var.shape),
         "dtype": var.dtype,
         "num_elements": var.num_elements,
         "nbytes": var.nbytes,
         "kind": var.kind,
+        "slot_of": var.slot_of,
+        "copy_of": var.copy_of,
+        **({"name_note": var.note} if var.note else {}),
     }
 
 
@@ -85,6 +89,7 @@ def show_doc(summary: TensorSummary) -> dict:
     return {
         "checkpoint": summary.checkpoint,
         "name": summary.info.name,
+        "display_name": summary.info.display_name,
         "shape": list(summary.info.shape),
         "dtype": summary.info.dtype,
         "kind": summary.info.kind,
@@ -117,6 +122,7 @@ def diff_doc(diff: CheckpointDiff) -> dict:
             {
                 "name": row.name,
                 "name_a": row.name_a,
+                "display_name": row.display_name or row.name,
                 "status": row.status,
                 "kind": row.kind,
                 "shape_a": _shape(row.shape_a),
@@ -156,6 +162,8 @@ def trend_doc(trends: RunTrends, name: str) -> dict:
     return {
         "run": trends.run,
         "variable": trend.name,
+        "display_name": trend.display_name or trend.name,
+        "key": trend.key,
         "kind": trend.kind,
         "dtype": trend.dtype,
         "points": [

@@ -17,6 +17,7 @@ import numpy as np
 
 from ckptlib.compare.diffstats import ArrayComparison, compare_chunks
 from ckptlib.compare.mapping import NameMapping, suggest_pairs, suggest_rules
+from ckptlib.compare.pairing import pair_key, paired
 from ckptlib.compare.types import CheckpointDiff, VariableDiff
 from ckptlib.formats import Checkpoint
 from ckptlib.formats.types import VariableInfo
@@ -60,12 +61,18 @@ def same_stored_bytes(a: Checkpoint, info_a: VariableInfo, b: Checkpoint, info_b
     return crc_a is not None and crc_a == b.checksum(info_b.name)
 
 
+def _removed_display(info_a: VariableInfo, target: str) -> str:
+    """A removed row's display name: A's own, or what the mapping renamed it to."""
+    return info_a.display_name if target == pair_key(info_a) else target
+
+
 def _row(a: Checkpoint, b: Checkpoint, info_a: VariableInfo | None, info_b: VariableInfo | None, name: str,
          atol: float, verify: bool = False) -> VariableDiff:
     known = info_b or info_a
     base = VariableDiff(
-        name=name,
+        name=info_b.name if info_b else name,
         name_a=info_a.name if info_a else None,
+        display_name=info_b.display_name if info_b else _removed_display(info_a, name),
         status="",
         kind=known.kind,
         shape_a=info_a.shape if info_a else None,
@@ -121,10 +128,10 @@ def diff_checkpoints(a: Checkpoint, b: Checkpoint, mapping: NameMapping | None =
     if not atol >= 0:  # also rejects NaN
         raise ValueError(f"atol must be >= 0, not {atol}")
     mapping = mapping or NameMapping()
-    infos_a = {info.name: info for info in a.variables}
+    infos_a = paired(a)
     targets = mapping.apply_all(infos_a)
     by_target = {target: infos_a[raw] for raw, target in targets.items()}
-    infos_b = {info.name: info for info in b.variables}
+    infos_b = paired(b)
     names = sorted(set(by_target) | set(infos_b))
     rows = []
     for done, name in enumerate(names):
@@ -133,8 +140,8 @@ def diff_checkpoints(a: Checkpoint, b: Checkpoint, mapping: NameMapping | None =
         rows.append(_row(a, b, by_target.get(name), infos_b.get(name), name, atol, verify))
     if progress is not None:
         progress(len(names), len(names), "")
-    removed = [replace(by_target[r.name], name=r.name) for r in rows if r.status == "removed"]
-    added = [infos_b[r.name] for r in rows if r.status == "added"]
+    removed = [replace(by_target[key], name=key) for key, r in zip(names, rows) if r.status == "removed"]
+    added = [infos_b[key] for key, r in zip(names, rows) if r.status == "added"]
     pairs = suggest_pairs(removed, added)
     return CheckpointDiff(a=a.prefix, b=b.prefix, atol=float(atol), variables=tuple(rows), suggestions=pairs,
                           suggested_rules=suggest_rules(pairs, by_target, infos_b))

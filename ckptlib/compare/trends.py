@@ -13,6 +13,7 @@ import numpy as np
 from ckptlib import errors
 from ckptlib.compare.diff import Progress, comparable_dtypes, same_stored_bytes
 from ckptlib.compare.diffstats import comparison
+from ckptlib.compare.pairing import find_key, paired
 from ckptlib.compare.types import ChangeMatrix, RunTrends, TrendPoint, VariableTrend
 from ckptlib.formats import Checkpoint, open_checkpoint
 from ckptlib.formats.base import CHUNK_ELEMENTS
@@ -48,7 +49,7 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
             continue
         try:
             ckpt = open_checkpoint(entry.prefix, backend, chunk_elements)
-            opened.append((entry, ckpt, {info.name: info for info in ckpt.variables}))
+            opened.append((entry, ckpt, paired(ckpt)))  # keyed by real names: positional keys shift
         except errors.CkptError as exc:  # history found the index readable; it may have changed since
             skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc), error=True))
     known: dict[str, VariableInfo] = {}
@@ -58,10 +59,13 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
         accept = where or _numeric
         names = sorted(name for name, info in known.items() if accept(info))
     else:
-        for name in names:
-            if name not in known:
+        asked, names = names, []
+        for name in asked:  # a raw key or a display name: the trend is kept under the pairing name
+            key = find_key(known, name)
+            if key is None:
                 raise errors.VariableNotFound(
                     f"No complete checkpoint of run '{history.path}' has a variable '{name}'.")
+            names.append(key)
     count = _process_count(workers, backend, names, opened)
     trends = _parallel(names, known, opened, verify, progress, count) if count > 1 else None
     if trends is None:
@@ -182,7 +186,8 @@ def _variable_trend(name: str, info: VariableInfo, opened: list[_Opened], verify
         if first is None:
             first = current
         previous = current
-    return VariableTrend(name, info.kind, info.dtype, info.shape, tuple(points), tuple(skipped))
+    return VariableTrend(name, info.kind, info.dtype, info.shape, tuple(points), tuple(skipped), info.display_name,
+                         info.name)
 
 
 def _unchanged(previous: _Held, ckpt: Checkpoint, info: VariableInfo) -> bool:

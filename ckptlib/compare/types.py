@@ -46,6 +46,7 @@ class VariableDiff:
     num_changed: int | None = None
     nonfinite: int | None = None  # positions where a or b is NaN/Inf, left out of the norms
     by: str | None = None  # "checksum": found unchanged by equal stored crc32c, bytes not read
+    display_name: str | None = None  # the real name (object graph, Keras path) the pair was matched by
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class VariableTrend:
     shape: tuple[int, ...]  # as in the last checkpoint holding it
     points: tuple[TrendPoint, ...]
     skipped: tuple[SkippedCheckpoint, ...]  # complete checkpoints without it, or unreadable for it
+    display_name: str | None = None  # the real name (object graph, Keras path), as in the last checkpoint
+    key: str | None = None  # the raw key in the last checkpoint holding it (positional keys may shift)
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,11 @@ class RunTrends:
     skipped: tuple[SkippedCheckpoint, ...]  # incomplete checkpoints, for every variable
 
     def get(self, name: str) -> VariableTrend | None:
+        """The trend of a variable by its name (the pairing key) or its display name."""
         for trend in self.variables:
             if trend.name == name:
                 return trend
-        return None
+        return next((trend for trend in self.variables if name in (trend.display_name, trend.key)), None)
 
 
 @dataclass(frozen=True, eq=False)

@@ -63,17 +63,29 @@ class Checkpoint(abc.ABC):
 
     @cached_property
     def _by_name(self) -> dict[str, VariableInfo]:
-        return {var.name: var for var in self.variables}
+        found = {var.name: var for var in self.variables}
+        by_display: dict[str, list[VariableInfo]] = {}
+        for var in self.variables:
+            if var.display_name != var.name and var.copy_of is None:
+                by_display.setdefault(var.display_name, []).append(var)
+        for display, matches in by_display.items():  # a display name is an alias only when it names one tensor
+            if len(matches) == 1 and display not in found:
+                found[display] = matches[0]
+        return found
 
     def info(self, name: str) -> VariableInfo:
-        """The variable's VariableInfo; VariableNotFound naming the checkpoint when it is not stored."""
+        """The variable's VariableInfo by raw key or display name; VariableNotFound naming the checkpoint."""
         try:
             return self._by_name[name]
         except KeyError:
             raise errors.VariableNotFound(f"Checkpoint '{self.prefix}' has no variable '{name}'.") from None
 
+    def key_of(self, name: str) -> str:
+        """The raw key of a variable named by key or display name."""
+        return self.info(name).name
 
-def variable_info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> VariableInfo:
+
+def variable_info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int, **names) -> VariableInfo:
     """A VariableInfo with its element count and kind filled in (the kind from the raw key)."""
     return VariableInfo(
         name=name,
@@ -81,5 +93,6 @@ def variable_info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int) ->
         dtype=dtype,
         num_elements=int(np.prod(shape, dtype=np.int64)) if shape else 1,
         nbytes=int(nbytes),
-        kind=variable_kind(name, dtype, shape),
+        kind=names.pop("kind", None) or variable_kind(name, dtype, shape),
+        **names,
     )

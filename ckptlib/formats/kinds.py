@@ -12,7 +12,7 @@ _V1_SLOT = re.compile(
     r"ExponentialMovingAverage|ProximalAdagrad|Nadam|Nadam_\d+|Adamax|Adamax_\d+)$"
 )
 _V1_OPTIMIZER_SCALARS = re.compile(r"(^|/)(beta1_power|beta2_power)(_\d+)?$")
-_COUNTER_LEAVES = {"global_step", "save_counter", "iter", "iterations", "step", "_iterations"}
+_COUNTER_LEAVES = {"global_step", "save_counter", "iter", "iteration", "iterations", "step", "_iterations"}
 
 
 def variable_kind(name: str, dtype: str, shape: tuple[int, ...]) -> str:
@@ -29,3 +29,14 @@ def variable_kind(name: str, dtype: str, shape: tuple[int, ...]) -> str:
     if _V1_SLOT.search(path) or _V1_OPTIMIZER_SCALARS.search(path):
         return "optimizer"
     return "model"
+
+
+def graph_kind(key_kind: str, name: str, dtype: str, shape: tuple[int, ...], reached_by: str) -> str:
+    """The kind of a key the object graph resolved: counters and metadata by their name, the rest by the graph.
+
+    A Keras 3 model's weights are stored under the optimizer's `_trainable_variables` keys, yet the model
+    reaches them: `reached_by` ("model" or "optimizer") decides, whatever the key or the attribute name says.
+    """
+    if key_kind in ("counter", "metadata") or variable_kind(name, dtype, shape) == "counter":
+        return key_kind if key_kind in ("counter", "metadata") else "counter"
+    return "optimizer" if reached_by == "optimizer" else "model"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ckptlib import errors, storage
-from ckptlib.formats import v2bundle
+from ckptlib.formats import savedmodel, v2bundle
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint
 
 
@@ -26,6 +26,7 @@ class Format:
 # Most specific first: the first format whose sniff answers wins.
 FORMATS: tuple[Format, ...] = (
     Format("tf-bundle-v2", v2bundle.sniff, v2bundle.BundleCheckpoint),
+    Format("saved-model", savedmodel.sniff, savedmodel.SavedModelCheckpoint),
 )
 
 

@@ -15,6 +15,10 @@ class VariableInfo:
     num_elements: int
     nbytes: int  # bytes it occupies in the data shard(s)
     kind: str  # model | optimizer | counter | metadata
+    full_name: str | None = None  # the real name the file gives (object graph, Keras path); None when none
+    slot_of: str | None = None  # an optimizer slot's weight (its display name), where the file says so
+    copy_of: str | None = None  # the key of an earlier tensor this one duplicates (a SavedModel lists each twice)
+    note: str | None = None  # how the display name was found, when it is a guess (e.g. Keras weights by position)
 
     @property
     def scope(self) -> str:
@@ -24,5 +28,5 @@ class VariableInfo:
 
     @property
     def display_name(self) -> str:
-        """The name without TF2's '/.ATTRIBUTES/VARIABLE_VALUE' tail."""
-        return self.name.split("/.ATTRIBUTES/")[0]
+        """The file's real name for it (`sequential/hidden/kernel`), else the key without TF2's '/.ATTRIBUTES/…'."""
+        return self.full_name or self.name.split("/.ATTRIBUTES/")[0]

@@ -9,7 +9,7 @@ from functools import cached_property
 import numpy as np
 
 from ckptlib import errors, storage
-from ckptlib.formats import bundle
+from ckptlib.formats import bundle, objectgraph
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint, variable_info
 from ckptlib.formats.bundle.tensors import numpy_dtype_of
 from ckptlib.formats.types import VariableInfo
@@ -53,8 +53,29 @@ class BundleCheckpoint(Checkpoint):
     def variables(self) -> tuple[VariableInfo, ...]:
         """Every stored tensor sorted by name (partitioned variables once, with their full shape)."""
         if self.backend == "tf":
-            return self._tf_variables()
-        return tuple(variable_info(e.name, e.dtype, tuple(e.shape), e.size) for e in self._index.entries.values())
+            infos = self._tf_variables()
+        else:
+            infos = tuple(variable_info(e.name, e.dtype, tuple(e.shape), e.size) for e in self._index.entries.values())
+        return self._named(infos)
+
+    def _named(self, infos: tuple[VariableInfo, ...]) -> tuple[VariableInfo, ...]:
+        """Display names and kinds from the object graph, when the checkpoint is object-based."""
+        graph = next((info for info in infos if info.name == objectgraph.OBJECT_GRAPH_KEY), None)
+        if graph is None or graph.dtype != "string" or graph.shape != ():
+            return infos
+        what = f"Cannot read checkpoint '{self.prefix}': its object graph ({objectgraph.OBJECT_GRAPH_KEY})"
+        if graph.nbytes > objectgraph.MAX_OBJECT_GRAPH_BYTES:
+            raise errors.CorruptCheckpoint(f"{what} is {graph.nbytes} bytes, too large to be one.")
+        raw = self._read_key(graph.name, graph.dtype).reshape(-1)[0]
+        try:
+            entries = self._index.entries if self.backend == "native" else {}
+        except errors.CkptError:
+            entries = {}
+        checksums = {name: (None if e.is_partitioned else e.crc32c) for name, e in entries.items()}
+        try:
+            return objectgraph.with_graph_names(infos, bytes(raw), checksums)
+        except bundle.FormatError as exc:
+            raise errors.CorruptCheckpoint(f"{what} does not parse: {exc}.") from None
 
     def _tf_variables(self) -> tuple[VariableInfo, ...]:
         try:  # nbytes (the stored size) is in the index only; TensorFlow's reader does not tell it
@@ -92,24 +113,27 @@ class BundleCheckpoint(Checkpoint):
             return super().iter_chunks(name, chunk_elements)
         step = chunk_elements or self.chunk_elements
         dtype = numpy_dtype_of(info.dtype)
-        return bundle.iter_chunks(self._index, name, chunk_bytes=step * (dtype.itemsize if dtype else 1))
+        return bundle.iter_chunks(self._index, info.name, chunk_bytes=step * (dtype.itemsize if dtype else 1))
 
     def read(self, name: str) -> np.ndarray:
         """The whole tensor (strings as an object array of bytes, bfloat16 via ml_dtypes)."""
         info = self.info(name)
+        return self._read_key(info.name, info.dtype)
+
+    def _read_key(self, key: str, dtype: str) -> np.ndarray:
         if self.backend == "tf":
-            return self._tf.read(name, info.dtype)
-        return bundle.read_tensor(self._index, name)
+            return self._tf.read(key, dtype)
+        return bundle.read_tensor(self._index, key)
 
     def checksum(self, name: str) -> int | None:
         """The crc32c (unmasked) the index stores for the tensor; None for partitioned variables.
 
         None with the tf backend too: the cross-check must not lean on the native parser's index.
         """
-        self.info(name)
+        key = self.key_of(name)
         if self.backend == "tf":
             return None
-        entry = self._index.entries.get(name)
+        entry = self._index.entries.get(key)
         return None if entry is None or entry.is_partitioned else entry.crc32c
 
 

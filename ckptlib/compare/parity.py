@@ -1,0 +1,68 @@
+"""Does an export hold exactly the weights of a training checkpoint? One verdict from a diff of the two."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ckptlib.compare.types import CheckpointDiff
+
+# Formats that hold a model's weights for serving, not a training state (no optimizer, no counters).
+EXPORT_FORMATS = frozenset({"saved-model", "keras", "keras-weights-h5", "keras-legacy-h5", "frozen-graph"})
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How many of the export's model weights are bit-identical to the checkpoint's."""
+
+    export: str  # "a" or "b": the side that is the export
+    checkpoint: str  # the other side's path
+    identical: int
+    differ: tuple[str, ...]  # display names of paired weights whose values differ (or whose shape/dtype does)
+    missing: tuple[str, ...]  # the export's weights the checkpoint does not hold
+
+    @property
+    def total(self) -> int:
+        return self.identical + len(self.differ) + len(self.missing)
+
+    @property
+    def holds(self) -> bool:
+        return self.total > 0 and self.identical == self.total
+
+    @property
+    def sentence(self) -> str:
+        name = self.checkpoint.rstrip("/").rsplit("/", 1)[-1]
+        counts = f"{self.identical}/{self.total} identical"
+        if self.holds:
+            return f"export holds the weights of {name}: {counts}"
+        parts = [counts]
+        if self.differ:
+            parts.append(f"{len(self.differ)} differ ({', '.join(self.differ[:3])}{' …' if len(self.differ) > 3 else ''})")
+        if self.missing:
+            parts.append(f"{len(self.missing)} not in {name}")
+        return f"export does not hold the weights of {name}: " + ", ".join(parts)
+
+
+def export_side(format_a: str, format_b: str) -> str | None:
+    """'a' or 'b' when exactly one side is an export (or both are: then 'a'), else None."""
+    if format_a in EXPORT_FORMATS:
+        return "a"
+    return "b" if format_b in EXPORT_FORMATS else None
+
+
+def parity(diff: CheckpointDiff, side: str) -> Parity:
+    """The verdict for the export on `side` ('a' or 'b') against the other side of `diff`."""
+    if side not in ("a", "b"):
+        raise ValueError(f"side must be 'a' or 'b', not {side!r}")
+    missing_status = "removed" if side == "a" else "added"
+    identical, differ, missing = 0, [], []
+    for row in diff.variables:
+        if row.kind != "model" or row.status == ("added" if side == "a" else "removed"):
+            continue  # only the export's own model weights count; the checkpoint's optimizer state does not
+        name = row.display_name or row.name
+        if row.status == "unchanged":
+            identical += 1
+        elif row.status == missing_status:
+            missing.append(name)
+        else:
+            differ.append(name)
+    return Parity(side, diff.b if side == "a" else diff.a, identical, tuple(differ), tuple(missing))

@@ -9,7 +9,7 @@ import pytest
 from graph_fixtures import cond_v2_run, gb, softmax, tb  # noqa: F401 - fixtures
 
 from ckptlib import errors
-from ckptlib.cli import report
+from ckptlib.cli import graph_docs
 from ckptlib.errors import NodeNotFound
 from ckptlib.graph.metagraph import describe_node, load_meta_graph_def, read_meta_graph
 from ckptlib.graph.scan import NOT_OUTPUTS
@@ -97,7 +97,7 @@ def test_node_def_attributes(meta):
     assert dict(x.attrs)["shape"] == [None, 784] and dict(x.attrs)["dtype"] == "float32"
     big = dict(describe_node(meta, "softmax_linear/weights").attrs)
     assert big["dtype"] == "resource" or "shape" in big
-    json.dumps(report.node_doc(meta, node))  # JSON-safe
+    json.dumps(graph_docs.node_doc(meta, node))  # JSON-safe
 
 
 def test_unknown_node_lists_close_matches(meta):
@@ -136,12 +136,14 @@ def test_signature_defs(gb, meta, tmp_path):
     (signature,) = info.signatures
     assert signature.key == "serving_default" and signature.method_name == "tensorflow/serving/predict"
     assert [(t.key, t.name, t.dtype, t.shape) for t in signature.inputs] == [("images", "x:0", "float32", (None, 784))]
-    doc = json.loads(json.dumps(report.graph_doc(info)))
-    assert doc["signatures"]["serving_default"]["outputs"]["logits"]["name"] == gb.LOGITS + ":0"
+    doc = json.loads(json.dumps(graph_docs.graph_doc(info)))
+    (sig_doc,) = doc["signatures"]
+    assert sig_doc["name"] == "serving_default"
+    assert [(t["name"], t["tensor"]) for t in sig_doc["outputs"]] == [("logits", gb.LOGITS + ":0")]
 
 
 def test_graph_doc_contract(meta):
-    doc = json.loads(json.dumps(report.graph_doc(read_meta_graph(meta))))
+    doc = json.loads(json.dumps(graph_docs.graph_doc(read_meta_graph(meta))))
     for key in ("meta", "num_ops", "op_type_counts", "collections", "ops", "suggested_inputs", "suggested_outputs"):
         assert key in doc
     assert doc["num_ops"] == len(doc["ops"])

@@ -10,10 +10,12 @@ import json
 import sys
 
 from ckptlib import errors
-from ckptlib.cli import report
+from ckptlib.cli import graph_docs, report
 from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.cli.textfmt import human_bytes, table
 from ckptlib.evaluate.feeds import parse_feeds
+from ckptlib.evaluate.limits import make_limits
+from ckptlib.evaluate.types import DEFAULT_MEMORY_MB, DEFAULT_TIME_S
 from ckptlib.runs.history import load_history
 
 _EVAL_OPTIONS = (
@@ -31,6 +33,14 @@ _EVAL_OPTIONS = (
     (("--raw-pixels",), {"action": "store_true", "help": "feed pixels as 0-255 instead of scaling to [0, 1]"}),
     (("--batch-size",), {"type": int, "default": 1000, "metavar": "N", "help": "images per batch (default 1000)"}),
 )
+# Everything that runs a graph does so in a child process bounded by these (ckptlib/evaluate/sandbox.py).
+_LIMIT_OPTIONS = (
+    (("--time-limit",), {"type": float, "default": DEFAULT_TIME_S, "metavar": "S",
+                         "help": f"stop the graph after S seconds (default {DEFAULT_TIME_S}; eval-history: each "
+                                 "checkpoint)"}),
+    (("--memory-limit",), {"type": int, "default": DEFAULT_MEMORY_MB, "metavar": "MB",
+                           "help": f"memory the graph may use, in MB (default {DEFAULT_MEMORY_MB})"}),
+)
 
 
 def add_subcommands(sub) -> None:
@@ -40,8 +50,10 @@ def add_subcommands(sub) -> None:
         cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
         return cmd
 
-    graph = command("graph", "what a .meta file holds: ops, collections, devices, suggested inputs/outputs")
-    graph.add_argument("meta", metavar="META", help="a .meta file, a checkpoint prefix, or a run folder (latest)")
+    graph = command("graph", "what a .meta file or a SavedModel holds: signatures, ops, collections, devices, "
+                             "suggested inputs/outputs")
+    graph.add_argument("meta", metavar="META", help="a .meta file, a checkpoint prefix, a run folder (latest), or a "
+                                                    "SavedModel folder")
     graph.add_argument("--clear-devices", action="store_true", help="report ops without their device pins")
     graph.add_argument("--node", metavar="NAME", help="show this op's node_def with readable attributes")
     graph.add_argument("--all-ops", action="store_true", help="list every op in the text output")
@@ -49,13 +61,15 @@ def add_subcommands(sub) -> None:
     freeze.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, one of its files, or a run folder (latest)")
     freeze.add_argument("--outputs", required=True, metavar="N1,N2", help="output op names, comma-separated")
     freeze.add_argument("--out", required=True, metavar="FILE.pb", help="where to write (not a checkpoint folder)")
+    for flags, kwargs in _LIMIT_OPTIONS:
+        freeze.add_argument(*flags, **kwargs)
     evaluate = command("eval", "accuracy of a frozen .pb on the MNIST test set")
     evaluate.add_argument("model", metavar="MODEL.pb")
     history = command("eval-history", "accuracy of every checkpoint of a run (frozen in memory)")
     history.add_argument("run", metavar="RUN_DIR")
     history.add_argument("--outputs", required=True, metavar="N", help="output op name(s) to freeze")
     for cmd in (evaluate, history):
-        for flags, kwargs in _EVAL_OPTIONS:
+        for flags, kwargs in _EVAL_OPTIONS + _LIMIT_OPTIONS:
             cmd.add_argument(*flags, **kwargs)
         add_cache_option(cmd)
 
@@ -78,21 +92,36 @@ def _progress(label: str, when_piped: bool = False):
 
 
 def _eval_options(args) -> dict:
+    limits = _limits(args)
     return {"input_tensor": args.input, "limit": args.limit, "device": args.device, "feeds": parse_feeds(args.feed),
             "labels": args.labels, "metric": args.metric, "raw_pixels": args.raw_pixels,
-            "batch_size": args.batch_size}
+            "batch_size": args.batch_size, "time_limit": limits.time_s, "memory_limit": limits.memory_mb}
+
+
+def _limits(args):
+    return make_limits(args.time_limit, args.memory_limit)
+
+
+def _with_limits(doc: dict, args) -> dict:
+    """The document with the limits the graph ran under: {"limits": {"time_s", "memory_mb"}}."""
+    return {**doc, "limits": _limits(args).doc}
 
 
 def _shape_text(shape) -> str:
     return "?" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+def _tensors_text(tensors) -> str:
+    return ", ".join(f"{t.key}={t.name} {t.dtype}{_shape_text(t.shape)}" for t in tensors) or "-"
+
+
 def _graph(args):
-    from ckptlib.graph.metagraph import describe_node, read_meta_graph
+    from ckptlib.graph.savedmodel_info import describe_graph_node as describe_node
+    from ckptlib.graph.savedmodel_info import read_graph_info as read_meta_graph
 
     if args.node:
         node = describe_node(args.meta, args.node, clear_devices=args.clear_devices)
-        doc = report.node_doc(args.meta, node)
+        doc = graph_docs.node_doc(args.meta, node)
         lines = [f"op:        {node.name}", f"type:      {node.type}", f"device:    {node.device or '-'}",
                  f"inputs:    {', '.join(node.inputs) or '-'}", f"consumers: {', '.join(node.consumers) or '-'}",
                  "attrs:"] + [f"  {key}: {json.dumps(value)}" for key, value in node.attrs]
@@ -112,9 +141,16 @@ def _graph(args):
     for c in info.collections:
         shown = ", ".join(c.items[:6]) + (f", … ({len(c.items)})" if len(c.items) > 6 else "")
         lines.append(f"  {c.key} ({c.kind}): {shown or '-'}")
+    if len(info.meta_graphs) > 1:
+        lines.append("meta graphs: " + "; ".join(", ".join(tags) or "(no tags)" for tags in info.meta_graphs))
     for s in info.signatures:
-        lines.append(f"signature {s.key} ({s.method_name}): inputs {', '.join(t.name for t in s.inputs)}; "
-                     f"outputs {', '.join(t.name for t in s.outputs)}")
+        if s.key.startswith("__"):  # the loader's own (__saved_model_init_op), not the model's
+            continue
+        lines.append(f"signature {s.key} ({s.method_name}): inputs {_tensors_text(s.inputs)}; "
+                     f"outputs {_tensors_text(s.outputs)}")
+    if info.functions:
+        shown = ", ".join(info.functions[:8]) + (f", … ({len(info.functions)})" if len(info.functions) > 8 else "")
+        lines.append(f"functions: {shown}")
     lines.append("suggested inputs:")
     lines.append(table(["placeholder", "dtype", "shape", "role"],
                        [[p.name, p.dtype, _shape_text(p.shape), p.role + (" (has default)" if p.has_default else "")]
@@ -125,18 +161,19 @@ def _graph(args):
     if args.all_ops:
         lines.append(table(["op", "type", "device", "inputs"],
                            [[o.name, o.type, o.device or "-", ", ".join(o.inputs)] for o in info.ops]))
-    return report.graph_doc(info), "\n".join(lines)
+    return graph_docs.graph_doc(info), "\n".join(lines)
 
 
 def _freeze(args):
     from ckptlib.evaluate.freeze import freeze
 
-    result = freeze(args.ckpt, args.outputs, args.out)
+    limits = _limits(args)
+    result = freeze(args.ckpt, args.outputs, args.out, time_limit=limits.time_s, memory_limit=limits.memory_mb)
     text = (f"froze {result.checkpoint}\n  -> {result.output}: {result.num_nodes} nodes, {human_bytes(result.bytes)}, "
             f"{result.num_variables} variables as constants, outputs {', '.join(result.outputs)}")
     if result.cleared_devices:
         text += f"\n  device pins cleared: {', '.join(result.cleared_devices)}"
-    return report.freeze_doc(result), text
+    return _with_limits(report.freeze_doc(result), args), text
 
 
 def _eval(args):
@@ -145,8 +182,9 @@ def _eval(args):
     result = cached_evaluate(result_cache(args), args.model, output_tensor=args.output, mnist=args.mnist,
                              allow_download=args.download, progress=_progress("eval"), **_eval_options(args))
     feeds = ", ".join(f"{k}={v}" for k, v in result.feeds) or "-"
+    padded = f" (digits padded by {result.padding} pixels to 32x32)" if result.padding else ""
     lines = [f"model:     {result.model}", f"dataset:   {result.dataset_source}, {result.num_examples} images",
-             f"input:     {result.input}", f"output:    {result.output} ({result.output_kind})",
+             f"input:     {result.input}{padded}", f"output:    {result.output} ({result.output_kind})",
              f"feeds:     {feeds}", f"device:    {result.device}, {result.images_per_second:,.0f} images/s",
              f"accuracy:  {result.accuracy:.2%} ({result.num_correct}/{result.num_examples})"]
     if result.metric:
@@ -155,7 +193,8 @@ def _eval(args):
     lines.append("per class: " + "  ".join(per_class))
     lines.append("confusion (rows: true digit, columns: predicted):")
     lines += _matrix(result.confusion)
-    return report.eval_doc(result), "\n".join(lines)
+    doc = _with_limits(report.eval_doc(result), args)
+    return {**doc, "padding": result.padding}, "\n".join(lines)
 
 
 def _matrix(rows) -> list[str]:
@@ -186,7 +225,7 @@ def _eval_history(args):
     if history.best:
         lines.append(f"best: step {history.best.step} ({history.best.accuracy:.2%}) {history.best.prefix}")
     lines += [f"skipped {s.prefix}: {s.reason}" for s in history.skipped]
-    return report.eval_history_doc(history), "\n".join(lines)
+    return _with_limits(report.eval_history_doc(history), args), "\n".join(lines)
 
 
 HANDLERS = {"graph": _graph, "freeze": _freeze, "eval": _eval, "eval-history": _eval_history}

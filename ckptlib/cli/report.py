@@ -7,7 +7,6 @@ import math
 from ckptlib.compare.types import CheckpointDiff, RunHealth, RunTrends
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult
 from ckptlib.formats.types import VariableInfo
-from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo, PlaceholderInfo
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary, SkippedCheckpoint
 from ckptlib.tensors.types import TensorSummary
 
@@ -204,50 +203,6 @@ def health_doc(health: RunHealth) -> dict:
 
 
 # --- Graph, freeze, evaluate ------------------------------------------------------------------
-
-
-def _placeholder_doc(p: PlaceholderInfo) -> dict:
-    return {"name": p.name, "dtype": p.dtype, "shape": _shape(p.shape), "has_default": p.has_default, "role": p.role}
-
-
-def graph_doc(info: MetaGraphInfo) -> dict:
-    """The `graph META` document."""
-    saver = info.saver
-    return {
-        "meta": info.path,
-        "tensorflow_version": info.tensorflow_version or None,
-        "tags": list(info.tags),
-        "num_ops": info.num_ops,
-        "num_functions": info.num_functions,
-        "op_type_counts": dict(info.op_type_counts),
-        "devices": list(info.devices),
-        "cleared_devices": list(info.cleared_devices),
-        "collections": {c.key: list(c.items) for c in info.collections},
-        "collection_kinds": {c.key: c.kind for c in info.collections},
-        "ops": [{"name": o.name, "type": o.type, "device": o.device, "inputs": list(o.inputs)} for o in info.ops],
-        "saver": None if saver is None else {
-            "filename_tensor": saver.filename_tensor, "save_tensor": saver.save_tensor,
-            "restore_op": saver.restore_op, "max_to_keep": saver.max_to_keep,
-            "keep_checkpoint_every_n_hours": saver.keep_checkpoint_every_n_hours, "sharded": saver.sharded,
-            "version": saver.version,
-        },
-        "signatures": {
-            s.key: {
-                "method_name": s.method_name,
-                "inputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _shape(t.shape)} for t in s.inputs},
-                "outputs": {t.key: {"name": t.name, "dtype": t.dtype, "shape": _shape(t.shape)} for t in s.outputs},
-            }
-            for s in info.signatures
-        },
-        "suggested_inputs": [_placeholder_doc(p) for p in info.suggested_inputs],
-        "suggested_outputs": [{"name": o.name, "type": o.type, "reason": o.reason} for o in info.suggested_outputs],
-    }
-
-
-def node_doc(meta: str, node: NodeDefInfo) -> dict:
-    """`graph META --node NAME`: one node_def with readable attributes."""
-    return {"meta": meta, "name": node.name, "type": node.type, "device": node.device, "inputs": list(node.inputs),
-            "consumers": list(node.consumers), "attrs": dict(node.attrs)}
 
 
 def freeze_doc(result: FreezeResult) -> dict:

@@ -102,7 +102,7 @@ def _graph_file(path: str) -> LoadedGraph:
     if problem is None:
         _check_inputs(path, graph_def.node)
         return _loaded(path, "frozen", None, graph_def)
-    saved = _parse_saved_model(path, data)
+    saved = parse_saved_model(path, data)
     if saved is not None:
         return _from_saved_model(path, saved)
     try:
@@ -115,14 +115,14 @@ def _graph_file(path: str) -> LoadedGraph:
 
 def _saved_model(path: str) -> LoadedGraph:
     data = metagraph.read_bytes(path, "SavedModel")
-    saved = _parse_saved_model(path, data)
+    saved = parse_saved_model(path, data)
     if saved is None:
         raise errors.CorruptCheckpoint(f"Cannot read SavedModel '{path}': the file is empty, truncated or not a "
                                        "SavedModel proto.")
     return _from_saved_model(path, saved)
 
 
-def _parse_saved_model(path: str, data: bytes):
+def parse_saved_model(path: str, data: bytes):
     """A SavedModel proto, or None when `data` is not one (empty, garbled, or another message)."""
     if not data:
         return None

@@ -118,7 +118,11 @@ def read_meta_graph(path: str, clear_devices: bool = False) -> MetaGraphInfo:
     """Everything `graph` reports about a `.meta` file (or a checkpoint's, or a run's latest); `clear_devices`
     drops device pins from the ops reported."""
     path = meta_path(path)
-    meta = load_meta_graph_def(path)
+    return meta_graph_info(path, load_meta_graph_def(path), clear_devices)
+
+
+def meta_graph_info(path: str, meta, clear_devices: bool = False) -> MetaGraphInfo:
+    """What `graph` reports about one MetaGraphDef proto (of a .meta file or a SavedModel)."""
     nodes = meta.graph_def.node
     pins = tuple(sorted({n.device for n in nodes if n.device}))
     ops = tuple(GraphOp(n.name, n.op, "" if clear_devices else n.device, tuple(n.input)) for n in nodes)
@@ -140,13 +144,18 @@ def read_meta_graph(path: str, clear_devices: bool = False) -> MetaGraphInfo:
         suggested_inputs=graphscan.suggest_inputs(index),
         suggested_outputs=outputs.suggest_outputs(index, by_key),
         num_functions=len(meta.graph_def.library.function),
+        functions=tuple(sorted(f.signature.name for f in meta.graph_def.library.function)),
     )
 
 
 def describe_node(path: str, name: str, clear_devices: bool = False) -> NodeDefInfo:
     """One node_def of a `.meta` file by op name (a tensor name 'op:0' is accepted too)."""
     path = meta_path(path)
-    meta = load_meta_graph_def(path)
+    return node_of(path, load_meta_graph_def(path), name, clear_devices)
+
+
+def node_of(path: str, meta, name: str, clear_devices: bool = False) -> NodeDefInfo:
+    """One node_def of a MetaGraphDef proto read from `path` (named in the error when it has no such op)."""
     index = graphscan.GraphIndex(meta.graph_def.node)
     wanted = graphscan.node_name(name)
     node = index.nodes.get(wanted)

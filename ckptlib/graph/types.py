@@ -94,6 +94,8 @@ class MetaGraphInfo:
     suggested_inputs: tuple[PlaceholderInfo, ...]
     suggested_outputs: tuple[OutputCandidate, ...]
     num_functions: int = 0  # functions in the graph's library (their ops are not listed)
+    functions: tuple[str, ...] = ()  # their names, sorted
+    meta_graphs: tuple[tuple[str, ...], ...] = ()  # a SavedModel's meta graphs by tag set (this one is the first)
 
     @property
     def num_ops(self) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from ckptlib import errors, storage
 from ckptlib.formats import bundle, objectgraph
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint, variable_info
+from ckptlib.formats.bundle.table import FormatError
 from ckptlib.formats.bundle.tensors import numpy_dtype_of
 from ckptlib.formats.types import VariableInfo
 
@@ -74,7 +75,7 @@ class BundleCheckpoint(Checkpoint):
         checksums = {name: (None if e.is_partitioned else e.crc32c) for name, e in entries.items()}
         try:
             return objectgraph.with_graph_names(infos, bytes(raw), checksums)
-        except bundle.FormatError as exc:
+        except FormatError as exc:
             raise errors.CorruptCheckpoint(f"{what} does not parse: {exc}.") from None
 
     def _tf_variables(self) -> tuple[VariableInfo, ...]:

@@ -34,6 +34,10 @@ with errors_shown():
     rules, strip = fields.mapping()
     result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
 
+side = backend.export_side(data.format_name(entry_a.prefix), data.format_name(entry_b.prefix))
+if side is not None:  # an export against a training checkpoint: does it hold exactly those weights?
+    verdict = backend.parity(result, side)
+    (st.success if verdict.holds else st.warning)(verdict.sentence[0].upper() + verdict.sentence[1:] + ".")
 summary = result.summary
 st.caption("Every variable, all kinds:")
 for col, (status, count) in zip(st.columns(len(summary)), summary.items()):
@@ -54,9 +58,10 @@ new_pair = reset_when_changed("diff_result", (result.a, result.b, rules, strip, 
 diff_rules.forget_on_new_pair(new_pair, ("diff_status", "status"), ("dvar", "dvar"))
 statuses = diff_rules.status_filter(c2, summary)
 scope = text_param(c3.text_input, "Scope contains", "scope")
-rows = [r for r in result.variables if r.kind in kinds and r.status in statuses and scope in r.name]
+rows = [r for r in result.variables if r.kind in kinds and r.status in statuses
+        and (scope in r.name or scope in (r.display_name or ""))]
 table = pd.DataFrame({
-    "name": [r.name for r in rows],
+    "name": [r.display_name or r.name for r in rows],
     "status": [r.status for r in rows],
     "kind": [r.kind for r in rows],
     "shape": [str(list(r.shape_b if r.shape_b is not None else r.shape_a)) for r in rows],
@@ -67,6 +72,7 @@ table = pd.DataFrame({
     "cosine": [r.cosine for r in rows],
     "frac_changed": [r.frac_changed for r in rows],
     "nonfinite": [r.nonfinite for r in rows],
+    "key": [r.name for r in rows],
     "name_a": [r.name_a for r in rows],
 })
 table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
@@ -79,8 +85,9 @@ if any(r.rel_change is not None for r in rows):
     st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
 
 both = [r.name for r in rows if r.name_a is not None and r.status not in ("added", "removed")]
-options = list(table["name"][table["name"].isin(both)])
-name = url_picker(st.selectbox, "Variable to inspect", options, "dvar",
+options = list(table["key"][table["key"].isin(both)])
+shown_as = {r.name: r.display_name or r.name for r in rows}
+name = url_picker(st.selectbox, "Variable to inspect", options, "dvar", format_func=lambda n: shown_as.get(n, n),
                   default=diff_rules.largest_change(rows, options))  # the layer that moved most
 if name is None:
     st.stop()
@@ -88,7 +95,7 @@ row = next(r for r in rows if r.name == name)
 with errors_shown():
     a = data.tensor(entry_a.prefix, row.name_a)
     b = data.tensor(entry_b.prefix, row.name)
-st.subheader(name)
+st.subheader(shown_as.get(name, name))
 if a is None or b is None:
     st.caption(f"{name} is too large to plot value by value; the table's statistics cover every element.")
     st.stop()

@@ -28,7 +28,8 @@ left, right = st.columns([2, 1])
 pattern, kinds, link_notes = variable_filters(left, right, variables, backend.KINDS)
 for note in link_notes:
     st.info(note)
-shown = [v for v in variables if v.kind in kinds and pattern.lower() in v.name.lower()]
+shown = [v for v in variables if v.kind in kinds
+         and (pattern.lower() in v.name.lower() or pattern.lower() in v.display_name.lower())]
 table = pd.DataFrame(
     {
         "scope": [v.scope for v in shown],
@@ -50,7 +51,8 @@ with st.expander("By scope"):
 
 names = list(table["key"])
 first_weight = next((v.name for v in shown if v.kind == "model" and v.name in names), None)
-name = url_picker(st.selectbox, "Variable", names, "var", default=first_weight)
+display = {v.name: v.display_name + (f"  ({v.name})" if v.display_name != v.name else "") for v in shown}
+name = url_picker(st.selectbox, "Variable", names, "var", default=first_weight, format_func=lambda n: display.get(n, n))
 if name is None:
     st.stop()
 with errors_shown():
@@ -58,7 +60,9 @@ with errors_shown():
 info, stats = summary.info, summary.stats
 st.subheader(info.display_name)
 st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} elements · "
-           f"{backend.human_bytes(info.nbytes)} · {info.kind}")
+           f"{backend.human_bytes(info.nbytes)} · {info.kind}"
+           + (f" · slot of {info.slot_of}" if info.slot_of else "") + (f" · copy of {info.copy_of}" if info.copy_of else "")
+           + (f" · key {info.name}" if info.display_name != info.name else "") + (f" · {info.note}" if info.note else ""))
 notes_panel(review, "variables", "variables",
             Target(selection.history.path, checkpoint=entry.prefix, variable=name), f"Notes on {name} in {entry.name}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")

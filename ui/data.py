@@ -20,6 +20,7 @@ from ckptlib.compare.mapping import NameMapping
 from ckptlib.compare.types import CheckpointDiff, RunTrends
 from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
+from ckptlib.formats import detect
 from ckptlib.formats import open_checkpoint as open_format
 from ckptlib.formats.types import VariableInfo
 from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
@@ -80,6 +81,12 @@ def variables(prefix: str) -> tuple[VariableInfo, ...]:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _variables(prefix: str, signature: tuple) -> tuple[VariableInfo, ...]:
     return open_checkpoint(prefix).variables
+
+
+def format_name(prefix: str) -> str:
+    """The checkpoint's format ("tf-bundle-v2", "saved-model", "keras", …) from its names, without reading it."""
+    found = detect(prefix)
+    return found[0].name if found else "unknown"
 
 
 def tensor_summary(prefix: str, name: str) -> TensorSummary:

@@ -34,9 +34,9 @@ with errors_shown():
     rules, strip = fields.mapping()
     result = data.diff(entry_a.prefix, entry_b.prefix, rules, strip, atol)
 
-side = backend.export_side(data.format_name(entry_a.prefix), data.format_name(entry_b.prefix))
-if side is not None:  # an export against a training checkpoint: does it hold exactly those weights?
-    verdict = backend.parity(result, side)
+with errors_shown():
+    verdict = data.parity(entry_a.prefix, entry_b.prefix, result)
+if verdict is not None:  # an export against a training checkpoint: does it hold exactly those weights?
     (st.success if verdict.holds else st.warning)(verdict.sentence[0].upper() + verdict.sentence[1:] + ".")
 summary = result.summary
 st.caption("Every variable, all kinds:")

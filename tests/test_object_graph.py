@@ -163,3 +163,38 @@ def test_an_object_graph_that_does_not_parse_is_a_one_line_error(tmp_path):
         open_checkpoint(prefix)
     proc = _cli("vars", prefix)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and prefix in proc.stderr
+
+
+SAMPLE_RUN = os.path.join(ROOT, "sample_checkpoints", "mnist_cnn", "lr5e-3_bs50")
+
+
+def test_a_frozen_graph_holds_the_step_it_was_frozen_from():
+    frozen = open_checkpoint(os.path.join(SAMPLE_RUN, "frozen.pb"))
+    assert frozen.format_name == "frozen-graph"
+    last, earlier = (open_checkpoint(os.path.join(SAMPLE_RUN, f"model.ckpt-{s}")) for s in (1000, 800))
+    reader = tf.train.load_checkpoint(last.prefix)
+    for info in frozen.variables:
+        np.testing.assert_array_equal(frozen.read(info.name), reader.get_tensor(info.name))
+    assert parity(diff_checkpoints(frozen, last), "a").holds
+    assert not parity(diff_checkpoints(frozen, earlier), "a").holds
+
+
+def test_a_tf2_function_frozen_to_unnamed_constants_is_matched_by_content(keras_run, tmp_path):
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(keras_run["export"])  # kept alive: the function reads its variables
+    function = loaded.signatures["serving_default"]
+    graph_def = convert_variables_to_constants_v2(function).graph.as_graph_def()
+    path = tmp_path / "served.pb"
+    path.write_bytes(graph_def.SerializeToString())
+    frozen, ckpt = open_checkpoint(str(path)), open_checkpoint(keras_run["second"])
+    verdict = parity(diff_checkpoints(frozen, ckpt), "a", frozen, ckpt)
+    assert verdict.holds and len(verdict.by_content) == 4
+    assert {theirs for _, theirs in verdict.by_content} == set(keras_run["paths"])
+
+
+def test_a_pb_that_is_not_a_graph_def_is_a_one_line_error(tmp_path):
+    path = tmp_path / "noise.pb"
+    path.write_bytes(b"\xff\xfe not a graph")
+    proc = _cli("vars", str(path))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a binary GraphDef" in proc.stderr

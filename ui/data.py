@@ -17,6 +17,8 @@ from ckptlib import storage
 from ckptlib.cache.results import cached_diff, cached_trends
 from ckptlib.cache.store import ResultCache
 from ckptlib.compare.mapping import NameMapping
+from ckptlib.compare.parity import export_side
+from ckptlib.compare.parity import parity as export_parity
 from ckptlib.compare.types import CheckpointDiff, RunTrends
 from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
@@ -81,6 +83,15 @@ def variables(prefix: str) -> tuple[VariableInfo, ...]:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _variables(prefix: str, signature: tuple) -> tuple[VariableInfo, ...]:
     return open_checkpoint(prefix).variables
+
+
+def parity(prefix_a: str, prefix_b: str, result: CheckpointDiff):
+    """The export verdict for a diff where one side is an export (None otherwise), weights matched by content too."""
+    side = export_side(format_name(prefix_a), format_name(prefix_b))
+    if side is None:
+        return None
+    export, other = (prefix_a, prefix_b) if side == "a" else (prefix_b, prefix_a)
+    return export_parity(result, side, open_format(export), open_format(other))
 
 
 def format_name(prefix: str) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from ckptlib.compare.types import CheckpointDiff
+from ckptlib.formats import Checkpoint
 
 # Formats that hold a model's weights for serving, not a training state (no optimizer, no counters).
 EXPORT_FORMATS = frozenset({"saved-model", "keras", "keras-weights-h5", "keras-legacy-h5", "frozen-graph"})
@@ -19,6 +22,7 @@ class Parity:
     identical: int
     differ: tuple[str, ...]  # display names of paired weights whose values differ (or whose shape/dtype does)
     missing: tuple[str, ...]  # the export's weights the checkpoint does not hold
+    by_content: tuple[tuple[str, str], ...] = ()  # (export name, checkpoint name) paired by identical bytes
 
     @property
     def total(self) -> int:
@@ -32,6 +36,8 @@ class Parity:
     def sentence(self) -> str:
         name = self.checkpoint.rstrip("/").rsplit("/", 1)[-1]
         counts = f"{self.identical}/{self.total} identical"
+        if self.by_content:
+            counts += f" ({len(self.by_content)} matched by content: the export does not name them)"
         if self.holds:
             return f"export holds the weights of {name}: {counts}"
         parts = [counts]
@@ -49,8 +55,13 @@ def export_side(format_a: str, format_b: str) -> str | None:
     return "b" if format_b in EXPORT_FORMATS else None
 
 
-def parity(diff: CheckpointDiff, side: str) -> Parity:
-    """The verdict for the export on `side` ('a' or 'b') against the other side of `diff`."""
+def parity(diff: CheckpointDiff, side: str, export: Checkpoint | None = None,
+           other: Checkpoint | None = None) -> Parity:
+    """The verdict for the export on `side` ('a' or 'b') against the other side of `diff`.
+
+    Given both checkpoints, export weights that no name pairs (a TF2 function frozen to Consts named
+    `unknown_0`, …) are matched to unpaired weights of the same dtype and shape by their bytes.
+    """
     if side not in ("a", "b"):
         raise ValueError(f"side must be 'a' or 'b', not {side!r}")
     missing_status = "removed" if side == "a" else "added"
@@ -65,4 +76,34 @@ def parity(diff: CheckpointDiff, side: str) -> Parity:
             missing.append(name)
         else:
             differ.append(name)
-    return Parity(side, diff.b if side == "a" else diff.a, identical, tuple(differ), tuple(missing))
+    verdict = Parity(side, diff.b if side == "a" else diff.a, identical, tuple(differ), tuple(missing))
+    if export is None or other is None or not missing:
+        return verdict
+    return _match_by_content(diff, verdict, export, other)
+
+
+def _match_by_content(diff: CheckpointDiff, verdict: Parity, export: Checkpoint, other: Checkpoint) -> Parity:
+    unpaired = "added" if verdict.export == "a" else "removed"
+    candidates = [r for r in diff.variables if r.kind == "model" and r.status == unpaired]
+    rows = {(r.display_name or r.name): r for r in diff.variables}
+    matched, still_missing = [], []
+    for name in verdict.missing:
+        row = rows[name]
+        mine = row.name_a if verdict.export == "a" else row.name
+        info = export.info(mine)
+        values = None
+        for candidate in candidates:
+            theirs = candidate.name if verdict.export == "a" else candidate.name_a
+            shape = candidate.shape_b if verdict.export == "a" else candidate.shape_a
+            dtype = candidate.dtype_b if verdict.export == "a" else candidate.dtype_a
+            if shape != info.shape or dtype != info.dtype:
+                continue
+            values = export.read(mine) if values is None else values
+            if np.array_equal(values, other.read(theirs)):
+                matched.append((name, candidate.display_name or theirs))
+                candidates.remove(candidate)
+                break
+        else:
+            still_missing.append(name)
+    return replace(verdict, identical=verdict.identical + len(matched), missing=tuple(still_missing),
+                   by_content=tuple(matched))

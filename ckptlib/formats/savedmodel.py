@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ckptlib import errors, storage
 from ckptlib.formats.base import CHUNK_ELEMENTS
-from ckptlib.formats.v2bundle import BundleCheckpoint, is_bundle
+from ckptlib.formats.v2bundle import BundleCheckpoint, is_bundle, strip_suffix
 
 # tensorflow/python/saved_model/constants.py: SAVED_MODEL_FILENAME_PB, VARIABLES_DIRECTORY, VARIABLES_FILENAME.
 GRAPH_FILE = "saved_model.pb"
@@ -37,7 +37,11 @@ class SavedModelCheckpoint(BundleCheckpoint):
 
 
 def sniff(path: str) -> str | None:
-    """The SavedModel folder `path` names (the folder or its saved_model.pb), or None."""
+    """The SavedModel folder `path` names (the folder, its saved_model.pb, or its variables bundle), or None."""
     if path.endswith("/" + GRAPH_FILE) and storage.isfile(path):
         path = path[: -len(GRAPH_FILE) - 1]
+    bundle = strip_suffix(path)
+    if bundle.endswith("/" + VARIABLES):  # runs list the bundle's prefix: it is still the SavedModel's weights
+        folder = bundle[: -len(VARIABLES) - 1]
+        return folder if is_saved_model(folder) else None
     return path if storage.isdir(path) and is_saved_model(path) else None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ckptlib import errors, storage
-from ckptlib.formats import savedmodel, v2bundle
+from ckptlib.formats import frozen_graph, savedmodel, v2bundle
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint
 
 
@@ -25,8 +25,9 @@ class Format:
 
 # Most specific first: the first format whose sniff answers wins.
 FORMATS: tuple[Format, ...] = (
-    Format("tf-bundle-v2", v2bundle.sniff, v2bundle.BundleCheckpoint),
     Format("saved-model", savedmodel.sniff, savedmodel.SavedModelCheckpoint),
+    Format("tf-bundle-v2", v2bundle.sniff, v2bundle.BundleCheckpoint),
+    Format("frozen-graph", frozen_graph.sniff, frozen_graph.FrozenGraphCheckpoint),
 )
 
 

@@ -198,3 +198,22 @@ def test_a_pb_that_is_not_a_graph_def_is_a_one_line_error(tmp_path):
     path.write_bytes(b"\xff\xfe not a graph")
     proc = _cli("vars", str(path))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a binary GraphDef" in proc.stderr
+
+
+def test_slots_and_an_optimizer_tracked_under_another_name(tmp_path, keras_run):
+    ckpt = open_checkpoint(keras_run["second"])
+    assert ckpt.info("adam/sequential_out_kernel_velocity").slot_of == "sequential/out/kernel"
+    net = tf.Module()
+    net.w = tf.Variable(tf.ones([3, 2]), name="w")
+    opt = tf.compat.v1.train.AdamOptimizer(0.1)  # TF slot variables, referenced by the object graph
+    opt.minimize(lambda: tf.reduce_sum(net.w ** 2), var_list=[net.w])
+    keras_opt = keras.optimizers.SGD(0.1, momentum=0.9)
+    keras_opt.apply_gradients([(tf.ones([3, 2]), net.w)])
+    prefix = tf.train.Checkpoint(net=net, opt=opt, tuner=keras_opt).write(str(tmp_path / "c"))
+    infos = open_checkpoint(prefix).variables
+    kinds = {v.name: v.kind for v in infos}
+    assert kinds["net/w/.ATTRIBUTES/VARIABLE_VALUE"] == "model"
+    slots = [v for v in infos if v.slot_of]
+    assert {v.slot_of for v in slots} == {"net/w"} and len(slots) == 2  # Adam m and v
+    others = [v for v in infos if v.name.startswith(("opt/", "tuner/")) and v.kind == "model"]
+    assert others == []  # beta powers, learning rates and momenta are never model weights

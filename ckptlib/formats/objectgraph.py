@@ -167,6 +167,7 @@ def with_graph_names(infos: tuple[VariableInfo, ...], graph_bytes: bytes,
     fingerprint = {key: (info.dtype, info.shape, checksums.get(key) if checksums.get(key) is not None else key)
                    for key, info in by_key.items()}
     display, copies = unique_names(names, fingerprint)
+    keras_slots = _keras_slots(display, names)
     named = []
     for info in infos:
         graph = names.get(info.name)
@@ -174,7 +175,32 @@ def with_graph_names(infos: tuple[VariableInfo, ...], graph_bytes: bytes,
             named.append(info)
             continue
         slot = graph.slot_of and (display.get(graph.slot_of) or graph.slot_of.split("/.ATTRIBUTES/")[0])
+        slot = slot or keras_slots.get(info.name)
         named.append(replace(
             info, full_name=display.get(info.name), slot_of=slot, copy_of=copies.get(info.name),
             kind=graph_kind(info.kind, display.get(info.name, info.name), info.dtype, info.shape, graph.reached_by)))
     return tuple(named)
+
+
+def _keras_slots(display: dict[str, str], names: dict[str, GraphName]) -> dict[str, str]:
+    """Keras 3 optimizer variables -> the weight they track, from Keras' naming rule.
+
+    Keras 3 keeps no TF slot references: Adam's moment of `sequential/hidden/kernel` is the optimizer variable
+    `adam/sequential_hidden_kernel_momentum` (keras/src/optimizers/base_optimizer.py add_variable_from_reference:
+    the reference's path with '/' replaced by '_', then the slot's name). Only exact, unambiguous matches count.
+    """
+    flat: dict[str, str | None] = {}
+    for key, name in display.items():
+        if names[key].reached_by == "model":
+            token = name.replace("/", "_")
+            flat[token] = None if token in flat else name
+    found = {}
+    for key, name in display.items():
+        if names[key].reached_by != "optimizer" or "/" not in name:
+            continue
+        stem = name.split("/", 1)[1]
+        for cut in range(len(stem) - 1, 0, -1):
+            if stem[cut] == "_" and flat.get(stem[:cut]):
+                found[key] = flat[stem[:cut]]
+                break
+    return found

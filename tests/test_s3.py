@@ -305,3 +305,24 @@ def test_history_page_with_a_bucket_prefix_as_root(store, tree, in_process, monk
     on_disk = {f[: -len(".index")] for f in os.listdir(f"{local_root}/runs/linear") if f.endswith(".index")}
     assert set(table["checkpoint"]) == on_disk and (table["status"] == "latest").sum() == 1
     assert at.caption[0].value == f"{url_root}/runs/linear"
+
+
+def test_graph_page_lists_and_draws_a_bucket_runs_graphs(store, tree, in_process, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ckptlib.graph.load import load_graph
+
+    local_root, url_root = tree
+    here = load_graph(f"{local_root}/runs/linear/model.ckpt-500.meta")
+    there = load_graph(f"{url_root}/runs/linear/model.ckpt-500.meta")
+    assert [n.name for n in there.nodes] == [n.name for n in here.nodes]
+    monkeypatch.setenv("CKPTLIB_ROOT", f"{url_root}/runs")
+    at = AppTest.from_file(os.path.join(REPO, "dashboard.py"), default_timeout=60)
+    at.query_params["run"] = "linear"
+    at.run()
+    at.switch_page("pages/graph.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    offered = {option for box in at.selectbox for option in box.options}
+    metas = {f for f in os.listdir(f"{local_root}/runs/linear") if f.endswith(".meta")}
+    assert metas <= offered, offered

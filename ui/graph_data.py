@@ -10,11 +10,9 @@ passed as an unhashed `_graph` argument next to the keys that identify it.
 
 from __future__ import annotations
 
-import glob
-import os
-
 import streamlit as st
 
+from ckptlib import storage
 from ckptlib.compare.mapping import NameMapping
 from ckptlib.errors import CkptError
 from ckptlib.graph.picture_types import FunctionInfo, GraphDiff, GraphPicture, LoadedGraph
@@ -30,26 +28,32 @@ OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"  # the key every TF2 object-based 
 
 def graph_signature(path: str) -> tuple:
     """Size and mtime of a graph file; for a SavedModel folder, of its saved_model.pb."""
-    if os.path.isdir(path):
-        return ("dir", file_signature(os.path.join(path, SAVED_MODEL_FILE)))
+    if storage.isdir(path):
+        return ("dir", file_signature(storage.join(path, SAVED_MODEL_FILE)))
     return file_signature(path)
 
 
 def graph_files(run_dir: str) -> dict[str, str]:
     """Label -> path of every graph in a run folder: its .meta files (oldest first), then frozen .pb files,
-    then SavedModel folders (a sub-folder holding saved_model.pb)."""
+    then SavedModel folders (a sub-folder holding saved_model.pb). One listing of the folder (a bucket
+    prefix too), one more per sub-folder."""
+    try:
+        entries = storage.scan(run_dir)
+    except (OSError, CkptError):
+        return {}
+    files = [(name, mtime) for name, is_dir, _, mtime in entries if not is_dir]
     found: dict[str, str] = {}
-    escaped = glob.escape(run_dir)
-    for path in sorted(glob.glob(os.path.join(escaped, "*.meta")), key=os.path.getmtime):
-        found[os.path.basename(path)] = path
-    for path in sorted(glob.glob(os.path.join(escaped, "*.pb"))):
-        if os.path.isfile(path) and os.path.basename(path) != SAVED_MODEL_FILE:
-            found[os.path.basename(path)] = path
-    if os.path.isfile(os.path.join(run_dir, SAVED_MODEL_FILE)):
+    for name, _ in sorted((f for f in files if f[0].endswith(".meta")), key=lambda f: (f[1] or 0, f[0])):
+        found[name] = storage.join(run_dir, name)
+    for name, _ in files:
+        if name.endswith(".pb") and name != SAVED_MODEL_FILE:
+            found[name] = storage.join(run_dir, name)
+    if any(name == SAVED_MODEL_FILE for name, _ in files):
         found["SavedModel (this folder)"] = run_dir
-    for path in sorted(glob.glob(os.path.join(escaped, "*", SAVED_MODEL_FILE))):
-        folder = os.path.dirname(path)
-        found[f"{os.path.basename(folder)}/ (SavedModel)"] = folder
+    for name, is_dir, _, _ in entries:
+        folder = storage.join(run_dir, name)
+        if is_dir and storage.isfile(storage.join(folder, SAVED_MODEL_FILE)):
+            found[f"{name}/ (SavedModel)"] = folder
     return found
 
 

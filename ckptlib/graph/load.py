@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from google.protobuf import unknown_fields
 
-from ckptlib import _tf, errors
+from ckptlib import _tf, errors, storage
 from ckptlib.graph import functions, metagraph, outputs
 from ckptlib.graph import scan as graphscan
 from ckptlib.graph.collectiondefs import pb2
@@ -35,20 +34,20 @@ def load_graph(path: str, clear_devices: bool = False, function: str | None = No
         >>> body.function, body.suggested_inputs, sorted({n.op for n in body.nodes})[:3]
         ('__inference___call___112', ('x',), ['BiasAdd', 'Identity', 'MatMul'])
     """
-    path = os.path.abspath(os.path.expanduser(str(path)))
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
-            graph = _saved_model(os.path.join(path, SAVED_MODEL_FILE))
-        elif os.path.isfile(os.path.join(path, "saved_model.pbtxt")):
+    path = storage.absolute(str(path))  # a local path or a bucket URL
+    if storage.isdir(path):
+        if storage.isfile(storage.join(path, SAVED_MODEL_FILE)):
+            graph = _saved_model(storage.join(path, SAVED_MODEL_FILE))
+        elif storage.isfile(storage.join(path, "saved_model.pbtxt")):
             raise errors.UnsupportedFormat(f"Cannot read graph '{path}': a text SavedModel (saved_model.pbtxt) "
                                            "is not supported; save it in binary form.")
         else:
             graph = _meta(_run_meta(path))
-    elif os.path.basename(path) == SAVED_MODEL_FILE:
+    elif path.rsplit("/", 1)[-1] == SAVED_MODEL_FILE:
         graph = _saved_model(path)
     elif path.endswith(".meta"):
         graph = _meta(path)
-    elif path.endswith(_GRAPH_SUFFIXES) or not os.path.isfile(path + ".meta"):
+    elif path.endswith(_GRAPH_SUFFIXES) or not storage.isfile(path + ".meta"):
         graph = _graph_file(path)
     else:
         graph = _meta(path + ".meta")  # a checkpoint prefix
@@ -75,7 +74,7 @@ def _run_meta(folder: str) -> str:
     try:
         return metagraph.meta_path(folder)
     except errors.NotFound:
-        metas = sorted(n for n in os.listdir(folder) if n.endswith(".meta"))
+        metas = [n for n, is_dir in storage.listdir(folder) if n.endswith(".meta") and not is_dir]
         hint = f" It holds {', '.join(metas[:3])}{', …' if len(metas) > 3 else ''}: name one." if metas else ""
         raise errors.NotFound(f"Cannot read graph '{folder}': a folder with neither saved_model.pb (a SavedModel) "
                               f"nor a complete checkpoint.{hint}") from None

@@ -7,8 +7,9 @@ changed option is a new key, never a stale answer.
 
 from __future__ import annotations
 
-from ckptlib import storage
-from ckptlib.cache.store import ResultCache
+from ckptlib import errors, storage
+from ckptlib.cache import incremental
+from ckptlib.cache.store import ResultCache, key_of
 from ckptlib.compare.diff import Progress, diff_checkpoints
 from ckptlib.compare.health import run_health
 from ckptlib.compare.mapping import NameMapping
@@ -54,26 +55,52 @@ def cached_diff(cache: ResultCache | None, a: Checkpoint, b: Checkpoint, mapping
 
 
 def cached_trends(cache: ResultCache | None, history: RunHistory, names=None, progress: Progress | None = None,
-                  backend: str = "native", verify: bool = False, kinds: tuple[str, ...] | None = None) -> RunTrends:
-    """run_trends through `cache`; `kinds` limits the default variables to those kinds (strings left out)."""
+                  backend: str = "native", verify: bool = False, kinds: tuple[str, ...] | None = None,
+                  engine=None) -> RunTrends:
+    """run_trends through `cache`; `kinds` limits the default variables to those kinds (strings left out).
+
+    On a miss, the run's previous answer for the same options (kept under a key of its own) is extended
+    with the checkpoints that arrived since, when that gives what a full run would (cache/incremental.py).
+    `engine` (e.g. a Dask cluster) runs the work; it does not change the answer, so it is not in the key.
+    """
     where = None if kinds is None else (lambda info: info.kind in kinds and info.dtype != "string")
 
-    def compute():
-        return run_trends(history, names, progress=progress, backend=backend, verify=verify, where=where)
+    def compute_for(sub: RunHistory) -> RunTrends:
+        return run_trends(sub, names, progress=progress, backend=backend, verify=verify, where=where, engine=engine)
 
     if cache is None:
-        return compute()
-    parts = ["trends", run_parts(history), None if names is None else list(names), backend, verify,
-             None if kinds is None else sorted(kinds)]
-    return cache.get_or_compute(parts, compute)
+        return compute_for(history)
+    options = [None if names is None else list(names), backend, verify, None if kinds is None else sorted(kinds)]
+    parts = ["trends", run_parts(history), *options]
+    key = key_of(parts)
+    found = cache.get(key)
+    if found is not None:
+        cache.hits += 1
+        return found
+    cache.misses += 1
+    latest_key = key_of(["trends-latest", history.path, *options])
+    ids = {e.prefix: checkpoint_parts(e.prefix) for e in history.checkpoints if e.complete}
+    result = None
+    previous = cache.get(latest_key)
+    if isinstance(previous, tuple) and len(previous) == 2 and isinstance(previous[1], RunTrends):
+        try:
+            result = incremental.extend(previous[1], dict(previous[0]), history, ids, compute_for)
+        except errors.CkptError:
+            result = None
+    if result is None:
+        result = compute_for(history)
+    cache.put(key, result)
+    cache.put(latest_key, (tuple(ids.items()), result))
+    return result
 
 
 def cached_health(cache: ResultCache | None, history: RunHistory, *, jump_ratio: float, collapse_ratio: float,
                   include_optimizer: bool, progress: Progress | None = None, backend: str = "native",
-                  verify: bool = False) -> RunHealth:
+                  verify: bool = False, engine=None) -> RunHealth:
     def compute():
         return run_health(history, jump_ratio=jump_ratio, collapse_ratio=collapse_ratio,
-                          include_optimizer=include_optimizer, progress=progress, backend=backend, verify=verify)
+                          include_optimizer=include_optimizer, progress=progress, backend=backend, verify=verify,
+                          engine=engine)
 
     if cache is None:
         return compute()

@@ -17,7 +17,7 @@ LAYERS = {
     "ckptlib.errors": 0, "ckptlib._tf": 0,
     "ckptlib.storage": 1,
     "ckptlib.formats": 2,
-    "ckptlib.runs": 3, "ckptlib.tensors": 3,
+    "ckptlib.runs": 3, "ckptlib.tensors": 3, "ckptlib.engine": 3,
     "ckptlib.compare": 4, "ckptlib.graph": 4, "ckptlib.evaluate": 4, "ckptlib.review": 4, "ckptlib.cache": 4,
     "ckptlib.live": 4,
     "ckptlib.cli": 5, "ckptlib.api": 5, "ckptlib.samples": 5, "ckptlib.__main__": 5, "ckptlib": 5,

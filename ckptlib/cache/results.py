@@ -89,6 +89,8 @@ def cached_trends(cache: ResultCache | None, history: RunHistory, names=None, pr
             result = None
     if result is None:
         result = compute_for(history)
+    if any(s.error for s in result.skipped) or any(s.error for t in result.variables for s in t.skipped):
+        return result  # a read that failed (a lost worker, a file mid-rewrite) may succeed next time: not kept
     cache.put(key, result)
     cache.put(latest_key, (tuple(ids.items()), result))
     return result

@@ -18,6 +18,9 @@ from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
 from ckptlib.compare.mapping import NameMapping, parse_rule
 from ckptlib.compare.types import CheckpointDiff
+from ckptlib.engine.choose import ENV_SCHEDULER, engine_for
+from ckptlib.engine.local import LocalEngine
+from ckptlib.engine.types import Engine
 from ckptlib.formats.v2bundle import BACKENDS
 from ckptlib.runs.history import load_history
 from ckptlib.runs.resolve import open_checkpoint
@@ -45,6 +48,19 @@ def _above_one(text: str) -> float:
     return value
 
 
+def add_scheduler_option(cmd: argparse.ArgumentParser) -> None:
+    """--scheduler: run-wide work on a Dask cluster (trend, health; eval-history may share it)."""
+    cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                     help=f"run the work on this Dask scheduler's workers (default: ${ENV_SCHEDULER}, else this "
+                          "machine's processes)")
+
+
+def cluster(args) -> Engine | None:
+    """The Dask engine --scheduler or $CKPTLIB_DASK_SCHEDULER names, else None (this machine, cached results)."""
+    engine = engine_for(getattr(args, "scheduler", None))
+    return None if isinstance(engine, LocalEngine) else engine
+
+
 def add_subcommands(sub) -> None:
     """Register diff, trend and health on the `add_subparsers()` object of `python -m ckptlib`."""
 
@@ -61,7 +77,8 @@ def add_subcommands(sub) -> None:
     diff.add_argument("a", metavar="CKPT_A", help="checkpoint prefix, one of its files, or a run folder (latest)")
     diff.add_argument("b", metavar="CKPT_B", help="the checkpoint compared against CKPT_A")
     diff.add_argument("--map", dest="map_rules", action="append", default=[], metavar="REGEX=REPL",
-                      help="rename A's variables with re.sub before matching (repeatable, applied in order)")
+                      help="rename A's variables before matching: an RE2 regex and a re.sub replacement "
+                           "(repeatable, applied in order)")
     diff.add_argument("--strip-prefix", default="", metavar="P", help="remove P from the start of A's names")
     diff.add_argument("--add-prefix", default="", metavar="P",
                       help="put P in front of A's names (with --strip-prefix: of those that had it)")
@@ -72,6 +89,7 @@ def add_subcommands(sub) -> None:
     trend = command("trend", "one variable's statistics across a run's checkpoints")
     trend.add_argument("run", metavar="RUN_DIR")
     trend.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
+    add_scheduler_option(trend)
 
     health = command("health", "flag NaN/Inf, frozen weights and norm jumps across a run")
     health.add_argument("run", metavar="RUN_DIR")
@@ -82,6 +100,7 @@ def add_subcommands(sub) -> None:
     health.add_argument("--collapse", type=_above_one, default=DEFAULT_COLLAPSE, metavar="X",
                         help=f"flag a norm shrinking more than X times (default {DEFAULT_COLLAPSE:g})")
     health.add_argument("--include-optimizer", action="store_true", help="check optimizer slots too")
+    add_scheduler_option(health)
 
 
 class ProgressLine:
@@ -130,8 +149,10 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
         if r.status == "unchanged" and not show_all:
             continue
         shown = r.display_name or r.name
-        name = shown if r.name_a in (None, r.name) or r.display_name not in (None, r.name) else f"{shown} (A: {r.name_a})"
-        rows.append([name, r.status + (" (crc32c)" if r.by == "checksum" else ""), r.kind, _pair(_shape(r.shape_a), _shape(r.shape_b)),
+        renamed = r.name_a not in (None, r.name) and r.display_name in (None, r.name)  # by a rule, not a real name
+        name = f"{shown} (A: {r.name_a})" if renamed else shown
+        rows.append([name, r.status + (" (crc32c)" if r.by == "checksum" else ""), r.kind,
+                     _pair(_shape(r.shape_a), _shape(r.shape_b)),
                      _pair(r.dtype_a or "-", r.dtype_b or "-"), number(r.rel_change), number(r.l2_diff),
                      number(r.max_abs_diff), number(r.cosine), _percent(r.frac_changed), number(r.nonfinite or None)])
     if rows:
@@ -165,10 +186,11 @@ def _diff(args):
     doc["formats"] = {"a": a.format_name, "b": b.format_name}
     side = export_side(a.format_name, b.format_name)
     if side is not None:  # "does this export hold the weights of step N?", answered on top
-        verdict = parity(diff, side)
+        verdict = parity(diff, side, *((a, b) if side == "a" else (b, a)))
         doc["parity"] = {"export": side, "checkpoint": verdict.checkpoint, "holds": verdict.holds,
                          "identical": verdict.identical, "total": verdict.total, "differ": list(verdict.differ),
-                         "missing": list(verdict.missing), "verdict": verdict.sentence}
+                         "missing": list(verdict.missing), "by_content": [list(p) for p in verdict.by_content],
+                         "verdict": verdict.sentence}
         text = f"verdict: {verdict.sentence}\n{text}"
     return doc, text
 
@@ -198,7 +220,7 @@ def _trend(args):
     history = load_history(args.run)
     complete = _complete_or_refuse(history, "trend")
     trends = cached_trends(result_cache(args), history, [args.var], progress=ProgressLine("trend"),
-                           backend=args.reader, verify=args.verify)
+                           backend=args.reader, verify=args.verify, engine=cluster(args))
     trend = trends.variables[0]
     if not trend.points:
         _refuse_if_all_skipped(trends.run, complete, trends.skipped + trend.skipped, "trend")
@@ -216,9 +238,9 @@ def _trend(args):
 def _health(args):
     history = load_history(args.run)
     complete = _complete_or_refuse(history, "check")
-    health = cached_health(result_cache(args), history, jump_ratio=args.jump, collapse_ratio=args.collapse,
-                           include_optimizer=args.include_optimizer, progress=ProgressLine("health"),
-                           backend=args.reader, verify=args.verify)
+    options = dict(jump_ratio=args.jump, collapse_ratio=args.collapse, include_optimizer=args.include_optimizer,
+                   progress=ProgressLine("health"), backend=args.reader, verify=args.verify)
+    health = cached_health(result_cache(args), history, engine=cluster(args), **options)
     _refuse_if_all_skipped(health.run, complete, health.skipped, "check")
     what = "model weights and optimizer slots" if health.include_optimizer else "model weights"
     lines = [f"run: {health.run}",

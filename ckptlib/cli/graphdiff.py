@@ -16,7 +16,7 @@ def add_subcommands(sub) -> None:
     cmd.add_argument("a", metavar="A", help="a .meta, a frozen .pb, a SavedModel folder, or a run folder (latest)")
     cmd.add_argument("b", metavar="B", help="the graph compared against A")
     cmd.add_argument("--map", dest="map_rules", action="append", default=[], metavar="REGEX=REPL",
-                     help="rename A's ops with re.sub before matching (repeatable, applied in order)")
+                     help="rename A's ops before matching: an RE2 regex, a re.sub replacement (repeatable, in order)")
     cmd.add_argument("--strip-prefix", default="", metavar="P", help="remove P from the start of A's op names")
     cmd.add_argument("--add-prefix", default="", metavar="P",
                      help="put P in front of A's op names (with --strip-prefix: of those that had it)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ckptlib.compare.diff import Progress
 from ckptlib.compare.trends import run_trends
 from ckptlib.compare.types import HealthFlag, RunHealth, RunTrends, TrendPoint, VariableTrend
+from ckptlib.engine.types import Engine
 from ckptlib.formats import Checkpoint
 from ckptlib.formats.types import VariableInfo
 from ckptlib.runs.types import RunHistory
@@ -37,16 +38,17 @@ def checkpoint_health(ckpt: Checkpoint, include_optimizer: bool = False) -> tupl
 
 def run_health(history: RunHistory, jump_ratio: float = DEFAULT_JUMP, collapse_ratio: float = DEFAULT_COLLAPSE,
                include_optimizer: bool = False, progress: Progress | None = None,
-               backend: str = "native", verify: bool = False) -> RunHealth:
+               backend: str = "native", verify: bool = False, engine: Engine | None = None) -> RunHealth:
     """Flags over the run's complete checkpoints; optimizer slots only with include_optimizer.
 
     norm_jump: ||x_t|| > jump_ratio * ||x_prev||; norm_collapse: ||x_t|| < ||x_prev|| / collapse_ratio
     (norms over the finite values; a previous norm of 0 or None gives no ratio). frozen: a model
     weight identical (NaN == NaN) in every complete checkpoint holding it, at least two of them.
+    The reading runs on `engine` (see run_trends; default: local processes).
     Example: `[f.flag for f in run_health(load_history("run")).flags]`.
     """
     _check_ratios(jump_ratio, collapse_ratio)
-    trends = run_trends(history, progress=progress, backend=backend, verify=verify,
+    trends = run_trends(history, progress=progress, backend=backend, verify=verify, engine=engine,
                         where=lambda info: _examined(info, include_optimizer))
     return health_from_trends(trends, jump_ratio, collapse_ratio, include_optimizer)
 

@@ -18,6 +18,7 @@ from ckptlib.compare.renames import (
     suggest_rules,
 )
 from ckptlib.compare.types import CheckpointDiff
+from ckptlib.compare.userregex import UserRule, compile_rules
 from ckptlib.errors import BadMappingRule
 
 __all__ = ["BACKSLASH", "NameMapping", "RuleEffect", "diff_names", "parse_rule", "prefix_rules", "rule_effect",
@@ -29,7 +30,8 @@ SEPARATOR = re.compile(r"(?<!\\)=")
 
 @dataclass(frozen=True)
 class NameMapping:
-    """How A's names become B's: strip a prefix, add a prefix, then every rule in order (re.sub).
+    """How A's names become B's: strip a prefix, add a prefix, then every rule in order (re.sub's meaning, RE2's
+    linear-time matching: compare/userregex.py).
 
     With strip_prefix_a set, add_prefix_a goes only in front of the names that had it (a prefix swap);
     alone, add_prefix_a goes in front of every name. Rules never rename a key of the format itself (TF2's
@@ -47,14 +49,8 @@ class NameMapping:
         self._compiled  # noqa: B018 - compile now so a bad regex fails at construction
 
     @cached_property
-    def _compiled(self) -> tuple[tuple[re.Pattern, str, str], ...]:
-        compiled = []
-        for pattern, repl in self.rules:
-            try:
-                compiled.append((re.compile(pattern), repl, f"{pattern}={repl}"))
-            except re.error as exc:
-                raise BadMappingRule(f"Bad mapping rule '{pattern}={repl}': invalid regex ({exc}).") from None
-        return tuple(compiled)
+    def _compiled(self) -> tuple[UserRule, ...]:
+        return compile_rules(self.rules)
 
     @property
     def is_identity(self) -> bool:
@@ -69,11 +65,8 @@ class NameMapping:
             name = self.add_prefix_a + name[len(self.strip_prefix_a) :]
         if reserved(name):
             return name
-        for pattern, repl, text in self._compiled:
-            try:
-                name = pattern.sub(repl, name)
-            except (re.error, IndexError) as exc:  # a bad group reference only shows on the first match
-                raise BadMappingRule(f"Bad mapping rule '{text}': {exc}.") from None
+        for rule in self._compiled:
+            name = rule.sub(name)
         return name
 
     def apply_all(self, names: Iterable[str]) -> dict[str, str]:
@@ -92,7 +85,7 @@ class NameMapping:
 
 
 def parse_rule(text: str) -> tuple[str, str]:
-    """'REGEX=REPL' -> (REGEX, REPL); the regex is compiled here so a typo fails early."""
+    """'REGEX=REPL' -> (REGEX, REPL); compiled here (RE2) so a typo or an unsupported pattern fails early."""
     parts = SEPARATOR.split(text, maxsplit=1)
     if len(parts) != 2 or not parts[0]:
         raise BadMappingRule(f"Bad mapping rule '{text}': expected REGEX=REPL, e.g. '^resnet/=model/backbone/'.")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ckptlib.compare.types import SuggestedPair
-from ckptlib.errors import BadMappingRule
+from ckptlib.compare.userregex import compile_rules
 from ckptlib.formats.types import VariableInfo
 
 BACKSLASH = "\\"
@@ -194,18 +194,14 @@ class Names:
 
     def outcome(self, rules: Sequence[Rule], prefix: str = "") -> _Outcome:
         """What `rules` do to A's names that start with `prefix` (a rule's literal start: others stay)."""
-        compiled = [(re.compile(pattern), repl) for pattern, repl in rules]  # parse_rule checked users' rules
+        compiled = compile_rules(rules)  # users' rules (rule_effect) and suggested ones alike: RE2, bounded
         moved = {}
         for name in self.starting_with(prefix):
             if reserved(name):  # as NameMapping.apply: rules leave the format's own keys alone
                 continue
             new = name
-            for pattern, repl in compiled:
-                try:
-                    new = pattern.sub(repl, new)
-                except (re.error, IndexError) as exc:
-                    raise BadMappingRule(f"Bad mapping rule '{rule_text((pattern.pattern, repl))}': {exc}.") \
-                        from None
+            for rule in compiled:
+                new = rule.sub(new)
             if new != name:
                 moved[name] = new
         targets = Counter(moved.values())

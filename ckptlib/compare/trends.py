@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ckptlib import errors
+from ckptlib import errors, storage
 from ckptlib.compare.diff import Progress, comparable_dtypes, same_stored_bytes
 from ckptlib.compare.diffstats import comparison
 from ckptlib.compare.pairing import find_key, paired
 from ckptlib.compare.types import ChangeMatrix, RunTrends, TrendPoint, VariableTrend
+from ckptlib.engine.local import LocalEngine
+from ckptlib.engine.types import Engine, Task
 from ckptlib.formats import Checkpoint, open_checkpoint
 from ckptlib.formats.base import CHUNK_ELEMENTS
 from ckptlib.formats.types import VariableInfo
@@ -31,14 +34,17 @@ def _numeric(info: VariableInfo) -> bool:
 
 def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress: Progress | None = None,
                backend: str = "native", where: Callable[[VariableInfo], bool] | None = None,
-               chunk_elements: int = CHUNK_ELEMENTS, verify: bool = False, workers: int | None = None) -> RunTrends:
+               chunk_elements: int = CHUNK_ELEMENTS, verify: bool = False, workers: int | None = None,
+               engine: Engine | None = None) -> RunTrends:
     """Each variable's statistics in every complete checkpoint (by step), streaming one tensor at a time.
 
     `names` defaults to every variable of the run that `where` accepts (default: all but strings).
     Tensors larger than `chunk_elements` are streamed in chunks of that size, never held whole.
     A tensor whose stored checksum equals the previous point's is not read again (`by="checksum"`);
-    `verify=True` reads every one. Variables are shared out over up to `workers` processes (default:
-    one per usable CPU, when there is enough to read) if forking is safe here (see _process_count).
+    `verify=True` reads every one. Each variable is one task of `engine` (ckptlib/engine/): by default
+    LocalEngine(workers), up to `workers` forked processes (default: one per idle CPU, when there is enough
+    to read) where forking is safe; a DaskEngine's workers open the checkpoints from their paths themselves.
+    A variable whose task fails (a worker lost too often) has every checkpoint holding it under `skipped`.
     Example: `run_trends(load_history("run"), ["dense/kernel"]).variables[0].points[-1].l2`.
     """
     opened: list[_Opened] = []
@@ -66,82 +72,76 @@ def run_trends(history: RunHistory, names: Sequence[str] | None = None, progress
                 raise errors.VariableNotFound(
                     f"No complete checkpoint of run '{history.path}' has a variable '{name}'.")
             names.append(key)
-    count = _process_count(workers, backend, names, opened)
-    trends = _parallel(names, known, opened, verify, progress, count) if count > 1 else None
-    if trends is None:
-        trends = []
-        for done, name in enumerate(names):
-            if progress is not None:
-                progress(done, len(names), name)
-            trends.append(_variable_trend(name, known[name], opened, verify))
+    entries = tuple(e for e, _, _ in opened)
+    ref = _RunRef(uuid.uuid4().hex, entries, tuple(storage.absolute(e.prefix) for e in entries), backend,
+                  chunk_elements, verify)
+    tasks = [Task(name, _trend_task, (ref, name, known[name]),
+                  sum(infos[name].nbytes for _, _, infos in opened if name in infos)) for name in names]
+    with _registered(ref, opened):
+        outcomes = (engine or LocalEngine(workers)).run(tasks, progress, fork_safe=backend == "native")
+    trends = [outcome.value if outcome.ok else _failed_trend(name, known[name], opened, outcome.error)
+              for name, outcome in zip(names, outcomes)]
     if progress is not None:
         progress(len(names), len(names), "")
-    return RunTrends(history.path, tuple(e for e, _, _ in opened), tuple(trends), tuple(skipped))
+    return RunTrends(history.path, entries, tuple(trends), tuple(skipped))
 
 
-# Variables are independent: forked processes each run _variable_trend on a share of them, the same
-# arithmetic on the same bytes (64-byte aligned buffers, single-threaded dots), so the same numbers.
-# Only fork: the child starts in milliseconds with the opened checkpoints in its memory, where spawn
-# and forkserver re-import numpy, ckptlib and the program's __main__ (`python -m ckptlib` would run
-# again). Forking while another Python thread runs can leave the child a lock held mid-update, so a
-# process with threads (a Streamlit server) stays serial, and so does the tf backend (TensorFlow's own
-# threads). OpenBLAS's idle pool is safe to fork: it shuts down and restarts around fork (pthread_atfork).
-# Two workers cost ~0.1 s to fork and feed (measured on a 7-checkpoint sample run); one process streams
-# ~400 MB/s of stored bytes here, so below this the pool would eat most of what it saves.
-PARALLEL_MIN_BYTES = 256 << 20
-_SHARED: tuple | None = None  # (known, opened, verify) for the forked workers, set only around a pool
+@dataclass(frozen=True)
+class _RunRef:
+    """What a worker needs to open the run's checkpoints itself: paths and options, never arrays or files."""
+
+    token: str  # one per run_trends call: a worker never mixes up two calls' checkpoints
+    entries: tuple[CheckpointEntry, ...]  # the checkpoints run_trends opened, as the history lists them
+    paths: tuple[str, ...]  # the same, absolute (or URLs): a Dask worker's working folder is not ours
+    backend: str
+    chunk_elements: int
+    verify: bool
 
 
-def _process_count(workers: int | None, backend: str, names: Sequence[str], opened: list[_Opened]) -> int:
-    """1, or more where fork is safe and `workers` asks for them or (by default) there is enough to read."""
-    if workers == 1 or len(names) < 2 or backend != "native" or not sys.platform.startswith("linux"):
-        return 1
-    import multiprocessing  # here, not at the top: ~20 ms of every command's start (with concurrent.futures)
-
-    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    if workers is None:
-        stored = sum(infos[name].nbytes for _, _, infos in opened for name in names if name in infos)
-        if stored < PARALLEL_MIN_BYTES:
-            return 1
-        # Only CPUs that other work leaves idle (this process counted once): on this 2-core machine at a
-        # load average of ~4, two workers took 3.1 s where one process took 2.2 s.
-        cpus = len(os.sched_getaffinity(0))
-        workers = min(cpus, int(cpus + 1 - os.getloadavg()[0]))
-    return max(1, min(workers, len(names)))
+# Opened checkpoints by run token: run_trends registers its own (its forked workers inherit them, the
+# in-process engine reuses them); a Dask worker process opens a run on its first task and keeps a few.
+_OPENED: OrderedDict[str, list[_Opened]] = OrderedDict()
+_OPENED_LOCK = threading.Lock()  # a Dask worker may run tasks on several threads
+_KEEP_RUNS = 4
 
 
-def _parallel(names: Sequence[str], known: dict[str, VariableInfo], opened: list[_Opened], verify: bool,
-              progress: Progress | None, count: int) -> list[VariableTrend] | None:
-    """The trends of `names` (in order) from `count` forked processes; None if processes cannot start."""
-    global _SHARED
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    # Largest first, handed to whichever process is free: the shares come out even without planning.
-    size = {name: sum(infos[name].nbytes for _, _, infos in opened if name in infos) for name in names}
-    order = sorted(names, key=lambda name: -size[name])
-    done: dict[str, VariableTrend] = {}
-    _SHARED = (known, opened, verify)
+@contextmanager
+def _registered(ref: _RunRef, opened: list[_Opened]):
+    with _OPENED_LOCK:
+        _OPENED[ref.token] = opened
     try:
-        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(_shared_trend, name): name for name in order}
-            for future in as_completed(futures):
-                if progress is not None:
-                    progress(len(done), len(names), futures[future])
-                done[futures[future]] = future.result()
-    except (OSError, BrokenProcessPool):  # no fork (process limits), or a worker was killed
-        return None
+        yield
     finally:
-        _SHARED = None
-    return [done[name] for name in names]
+        with _OPENED_LOCK:
+            _OPENED.pop(ref.token, None)
 
 
-def _shared_trend(name: str) -> VariableTrend:
-    """In a forked worker: one variable's trend from the parent's opened checkpoints."""
-    known, opened, verify = _SHARED
-    return _variable_trend(name, known[name], opened, verify)
+def _opened_run(ref: _RunRef) -> list[_Opened]:
+    with _OPENED_LOCK:
+        found = _OPENED.get(ref.token)
+        if found is None:
+            found = []
+            for entry, path in zip(ref.entries, ref.paths):
+                ckpt = open_checkpoint(path, ref.backend, ref.chunk_elements)
+                found.append((entry, ckpt, paired(ckpt)))
+            _OPENED[ref.token] = found
+            while len(_OPENED) > _KEEP_RUNS:
+                _OPENED.popitem(last=False)
+        return found
+
+
+def _trend_task(ref: _RunRef, name: str, info: VariableInfo) -> VariableTrend:
+    """One variable's trend, wherever the engine runs it (here, a forked process, a Dask worker)."""
+    return _variable_trend(name, info, _opened_run(ref), ref.verify)
+
+
+def _failed_trend(name: str, info: VariableInfo, opened: list[_Opened], reason: str) -> VariableTrend:
+    """A variable whose task failed: each checkpoint holding it is skipped with the reason, the others as usual."""
+    skipped = tuple(
+        SkippedCheckpoint(e.prefix, e.step, f"Could not compute the trend of '{name}': {reason}", name, error=True)
+        if name in infos else SkippedCheckpoint(e.prefix, e.step, f"{e.name} has no variable '{name}'.", name)
+        for e, _, infos in opened)
+    return VariableTrend(name, info.kind, info.dtype, info.shape, (), skipped, info.display_name, info.name)
 
 
 @dataclass(frozen=True)

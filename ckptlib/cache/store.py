@@ -17,7 +17,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from ckptlib.cache.codec import CodecError, decode, encode
 
 ENV_CACHE = "CKPTLIB_CACHE"
 FORMAT_VERSION = 3  # part of every key: a release that changes a result's meaning changes this
@@ -75,8 +74,10 @@ class ResultCache:
                 if row is None:
                     return None
                 try:
+                    from ckptlib.cache.codec import decode  # numpy: only when an entry is read
+
                     value = decode(json.loads(zlib.decompress(row[0])))
-                except (zlib.error, ValueError, CodecError):  # truncated or tampered with: never trusted
+                except (zlib.error, ValueError):  # truncated or tampered with (CodecError is a ValueError): never trusted
                     conn.execute("DELETE FROM results WHERE key = ?", (key,))
                     return None
                 conn.execute("UPDATE results SET used = ? WHERE key = ?", (time.time(), key))
@@ -88,6 +89,8 @@ class ResultCache:
     def put(self, key: str, value) -> None:
         if self._broken:
             return
+        from ckptlib.cache.codec import encode
+
         blob = zlib.compress(json.dumps(encode(value), separators=(",", ":")).encode(), 3)
         if len(blob) > self.max_bytes // 4:
             return  # one result may not push out most of the others

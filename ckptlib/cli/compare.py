@@ -11,19 +11,12 @@ from typing import TextIO
 
 from ckptlib import errors
 from ckptlib.cli import report
+from ckptlib.cli.cacheopt import READERS, add_cache_option, result_cache
 from ckptlib.cli.textfmt import number, table
-from ckptlib.compare.parity import export_side, parity
-from ckptlib.cache.results import cached_diff, cached_health, cached_trends
-from ckptlib.cli.cacheopt import add_cache_option, result_cache
-from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
-from ckptlib.compare.mapping import NameMapping, parse_rule
-from ckptlib.compare.types import CheckpointDiff
+from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS, CheckpointDiff
 from ckptlib.engine.choose import ENV_SCHEDULER, engine_for
 from ckptlib.engine.local import LocalEngine
 from ckptlib.engine.types import Engine
-from ckptlib.formats.v2bundle import BACKENDS
-from ckptlib.runs.history import load_history
-from ckptlib.runs.resolve import open_checkpoint
 from ckptlib.runs.types import SkippedCheckpoint
 
 
@@ -67,7 +60,7 @@ def add_subcommands(sub) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-        cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
+        cmd.add_argument("--reader", choices=READERS, default="native", help="native (default) or TensorFlow's")
         cmd.add_argument("--verify", action="store_true",
                          help="read every tensor, also those whose stored crc32c says they are unchanged")
         add_cache_option(cmd)
@@ -176,6 +169,11 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
 
 
 def _diff(args):
+    from ckptlib.cache.results import cached_diff
+    from ckptlib.compare.mapping import NameMapping, parse_rule
+    from ckptlib.compare.parity import export_side, parity
+    from ckptlib.runs.resolve import open_checkpoint
+
     mapping = NameMapping(rules=tuple(parse_rule(text) for text in args.map_rules),
                           strip_prefix_a=args.strip_prefix, add_prefix_a=args.add_prefix)
     a = open_checkpoint(args.a, backend=args.reader)
@@ -217,6 +215,9 @@ def _refuse_if_all_skipped(run: str, complete: tuple[str, ...], skipped, command
 
 
 def _trend(args):
+    from ckptlib.cache.results import cached_trends
+    from ckptlib.runs.history import load_history
+
     history = load_history(args.run)
     complete = _complete_or_refuse(history, "trend")
     trends = cached_trends(result_cache(args), history, [args.var], progress=ProgressLine("trend"),
@@ -236,6 +237,9 @@ def _trend(args):
 
 
 def _health(args):
+    from ckptlib.cache.results import cached_health
+    from ckptlib.runs.history import load_history
+
     history = load_history(args.run)
     complete = _complete_or_refuse(history, "check")
     options = dict(jump_ratio=args.jump, collapse_ratio=args.collapse, include_optimizer=args.include_optimizer,

@@ -9,20 +9,18 @@ import os
 import sys
 
 from ckptlib import errors, storage
-from ckptlib.cache.results import cached_summary
 from ckptlib.cli import compare as cli_compare
 from ckptlib.cli import graph as cli_graph
 from ckptlib.cli import graphdiff as cli_graphdiff
 from ckptlib.cli import report
 from ckptlib.cli import review as cli_review
 from ckptlib.cli import watch as cli_watch
-from ckptlib.cli.cacheopt import add_cache_option, result_cache
+from ckptlib.cli.cacheopt import READERS, add_cache_option, result_cache
 from ckptlib.cli.compare import ProgressLine
 from ckptlib.cli.textfmt import human_bytes, human_time, number, table
-from ckptlib.formats.v2bundle import BACKENDS
-from ckptlib.runs.history import find_runs, load_history
-from ckptlib.runs.resolve import open_checkpoint
-from ckptlib.runs.verify import verify_history
+
+# Subcommand modules import only argparse-level names at the top; what a command computes with is imported
+# by its handler, so a cache hit in a fresh process does not pay for the diff, the trends or TensorFlow.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (("vars", "every variable of a checkpoint"), ("show", "one variable's statistics")):
         cmd = command(name, help_text)
         cmd.add_argument("ckpt", metavar="CKPT", help="checkpoint prefix, one of its files, or a run folder (latest)")
-        cmd.add_argument("--reader", choices=BACKENDS, default="native", help="native (default) or TensorFlow's")
+        cmd.add_argument("--reader", choices=READERS, default="native", help="native (default) or TensorFlow's")
         if name == "show":
             cmd.add_argument("--var", required=True, metavar="NAME", help="the variable's name as stored")
             add_cache_option(cmd)
@@ -88,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runs(args):
+    from ckptlib.runs.history import find_runs
+
     root = storage.absolute(args.root)
     runs = find_runs(root)
     rows = [[r.name, str(r.num_checkpoints), number(r.latest_step), r.path] for r in runs]
@@ -96,6 +96,9 @@ def _runs(args):
 
 
 def _history(args):
+    from ckptlib.runs.history import load_history
+    from ckptlib.runs.verify import verify_history
+
     history = load_history(args.run)
     if args.verify:
         history = verify_history(history, progress=ProgressLine("verify"))
@@ -119,6 +122,8 @@ def _checked(entry) -> str:
 
 
 def _vars(args):
+    from ckptlib.runs.resolve import open_checkpoint
+
     ckpt = open_checkpoint(args.ckpt, backend=args.reader)
     renamed = any(v.display_name != v.name for v in ckpt.variables)  # keys beside the names only where they differ
     rows = [[v.display_name, str(list(v.shape)), v.dtype, str(v.num_elements), human_bytes(v.nbytes), _kind(v)]
@@ -137,6 +142,9 @@ def _kind(var) -> str:
 
 
 def _show(args):
+    from ckptlib.cache.results import cached_summary
+    from ckptlib.runs.resolve import open_checkpoint
+
     ckpt = open_checkpoint(args.ckpt, backend=args.reader)
     info = ckpt.info(args.var)
     summary = cached_summary(result_cache(args), ckpt, args.var, args.reader)  # large tensors streamed

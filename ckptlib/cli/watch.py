@@ -15,9 +15,8 @@ import os
 import sys
 
 from ckptlib.cli.textfmt import human_time, number
-from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
+from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS
 from ckptlib.live.types import WatchEvent
-from ckptlib.live.watcher import watch_run
 from ckptlib.runs.types import SkippedCheckpoint
 
 
@@ -104,6 +103,8 @@ def _warn(skipped: SkippedCheckpoint) -> None:
 
 
 def _watch(args):
+    from ckptlib.live.watcher import watch_run  # reading and comparing: loaded when watching starts
+
     events = watch_run(args.run, args.interval, args.timeout, jump_ratio=args.jump, collapse_ratio=args.collapse,
                        on_skip=_warn)  # a missing RUN raises here: main() prints the error line, exit 2
     failing = set(FLAGS) if "any" in args.fail_on else set(args.fail_on)

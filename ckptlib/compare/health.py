@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from ckptlib.compare.diff import Progress
 from ckptlib.compare.trends import run_trends
-from ckptlib.compare.types import HealthFlag, RunHealth, RunTrends, TrendPoint, VariableTrend
+from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS, HealthFlag, RunHealth, RunTrends, TrendPoint
+from ckptlib.compare.types import VariableTrend
 from ckptlib.engine.types import Engine
 from ckptlib.formats import Checkpoint
 from ckptlib.formats.types import VariableInfo
 from ckptlib.runs.types import RunHistory
 from ckptlib.tensors.stats import variable_stats
 
-FLAGS = ("nan_inf", "frozen", "norm_jump", "norm_collapse")
-DEFAULT_JUMP = 4.0  # flag when a norm grows more than 4x between consecutive checkpoints
-DEFAULT_COLLAPSE = 4.0  # flag when a norm shrinks more than 4x
+__all__ = ["DEFAULT_COLLAPSE", "DEFAULT_JUMP", "FLAGS", "checkpoint_health", "health_from_trends", "run_health"]
 _FLOATING = ("float", "bfloat", "complex")
 
 

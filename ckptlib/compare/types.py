@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from ckptlib.runs.types import CheckpointEntry, SkippedCheckpoint
 
+# Health flags and their thresholds (compare/health.py computes them; the CLI offers them without importing it).
+FLAGS = ("nan_inf", "frozen", "norm_jump", "norm_collapse")
+DEFAULT_JUMP = 4.0  # flag when a norm grows more than 4x between consecutive checkpoints
+DEFAULT_COLLAPSE = 4.0  # flag when a norm shrinks more than 4x
+
 
 # Statistics over two tensors use only the element positions where both values are finite (as
 # TensorStats ignores NaN/Inf); those positions are counted in `nonfinite`. Equality-based fields

@@ -14,6 +14,7 @@ from ckptlib import _tf as _tf_module
 
 from .cluster import make_from_cluster
 from .data import load_mnist
+from .keras_run import make_keras
 from .mnist_test import make_mnist_test
 from .output import check_replaceable
 from .readme import render_readme
@@ -49,6 +50,7 @@ def generate(mnist_dir: Path, out: Path) -> dict:
         results["mnist_tf2"] = make_tf2(tf, staging / "mnist_tf2", data, CLOCK_ORIGIN + 3 * DAY)
         results["from_cluster"] = make_from_cluster(tf, staging / "from_cluster", data, CLOCK_ORIGIN + 4 * DAY,
                                                     staging / "mnist_cnn" / CNN_RUNS[0].name)
+        results["mnist_keras"] = make_keras(tf, staging / "mnist_keras", data, CLOCK_ORIGIN + 5 * DAY)
         results["mnist_test"] = make_mnist_test(mnist_dir, staging / "mnist_test")
         (staging / "README.md").write_text(render_readme(results, tf.__version__))
         check_replaceable(out)  # again: something may have appeared while we trained

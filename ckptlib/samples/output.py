@@ -12,7 +12,7 @@ from ckptlib.errors import CkptError
 
 from .readme import README_MARKER
 
-ENTRIES = ("README.md", "linear", "mnist_cnn", "mnist_tf2", "from_cluster", "mnist_test")
+ENTRIES = ("README.md", "linear", "mnist_cnn", "mnist_tf2", "mnist_keras", "from_cluster", "mnist_test")
 
 
 def check_replaceable(out: Path) -> None:

@@ -41,3 +41,6 @@ TF2_KEEP_HOURS, TF2_MINUTES_PER_SAVE = 0.2, 8.0
 LINEAR_STEPS, LINEAR_SAVE_EVERY, LINEAR_SEED, LINEAR_LR = 500, 100, 0, 0.1
 LINEAR_TRUE_W, LINEAR_TRUE_B = (2.0, -3.4, 1.7), 4.2
 OUTPUT_NODES = ("logits/logits", "prediction/probabilities")
+# mnist_keras: a keras.Sequential MLP trained by model.fit on the first KERAS_TRAIN images of a fixed permutation
+KERAS_TRAIN, KERAS_EPOCHS, KERAS_BATCH, KERAS_HIDDEN, KERAS_SEED, KERAS_LR = 12000, 5, 100, 32, 4, 2e-3
+KERAS_MAX_TO_KEEP, KERAS_MINUTES_PER_EPOCH = 3, 2.0

@@ -25,6 +25,20 @@ def tf():
     return tensorflow
 
 
+def constants_converter():
+    """TensorFlow's variables-to-constants rewrite (tensorflow/python/framework/convert_to_constants.py), the
+    engine of convert_variables_to_constants; freezing hands it values read without running the graph."""
+    tf()
+    from tensorflow.python.framework import convert_to_constants
+
+    missing = [n for n in ("_ConverterData", "_TensorData", "_replace_variables_by_constants")
+               if not hasattr(convert_to_constants, n)]
+    if missing:
+        raise errors.UnsupportedFormat(f"Cannot freeze with TensorFlow {tf().__version__}: its converter lacks "
+                                       f"{', '.join(missing)} (ckptlib was built against TensorFlow 2.21).")
+    return convert_to_constants
+
+
 @contextlib.contextmanager
 def silenced_stderr() -> Iterator[None]:
     """Point file descriptor 2 at /dev/null meanwhile: TF's C++ side (cuInit on a GPU-less machine,
@@ -87,3 +101,18 @@ def map_tf_errors(path: str, action: str = "read checkpoint") -> Iterator[None]:
 def _first_line(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+
+
+def v1_checkpoint_reader(path: str):
+    """TensorFlow's reader of a V1 checkpoint file (tf.train.load_checkpoint falls back to TensorSliceReader
+    when no PATH.index exists); ckptlib lists V1 files itself but reads their values through this.
+    UnsupportedFormat naming `path` when TensorFlow is not installed."""
+    try:
+        tensorflow = tf()
+    except ImportError:
+        raise errors.UnsupportedFormat(
+            f"Cannot read checkpoint '{path}': it is a V1 checkpoint (TensorFlow 0.11 or older), whose values "
+            "ckptlib reads through TensorFlow's reader; install TensorFlow (pip install tensorflow) to read it."
+        ) from None
+    with map_tf_errors(path):
+        return tensorflow.train.load_checkpoint(path)

@@ -344,36 +344,50 @@ def test_unknown_backend(saver_abs):
         Checkpoint(saver_abs[1][-1], backend="torch")
 
 
-# --- the tf backend as a cross-check independent of the native parser ------------------------------
-def test_tf_backend_lists_and_reads_when_the_native_index_cannot_be_read(prefixes, monkeypatch):
+# --- the tf backend: vetted by the native parser (TensorFlow aborts on some files), read by TensorFlow --
+def test_tf_backend_never_sees_a_file_the_native_parser_refuses(prefixes, monkeypatch):
     from ckptlib.formats import bundle
-
-    expected = {prefix: open_checkpoint(prefix, "native").variables for prefix in prefixes.values()}
 
     def refuse(prefix):
         raise errors.CorruptCheckpoint(f"Cannot read checkpoint '{prefix}': the native parser refused it.")
 
     monkeypatch.setattr(bundle, "read_index", refuse)
-    for prefix, want in expected.items():
-        with pytest.raises(errors.CorruptCheckpoint, match="native parser refused"):
-            open_checkpoint(prefix, "native")
+    for prefix in prefixes.values():
+        for backend in BACKENDS:
+            with pytest.raises(errors.CorruptCheckpoint, match="native parser refused"):
+                open_checkpoint(prefix, backend)
+
+
+def test_tf_backend_reads_every_value_through_tensorflow(prefixes, monkeypatch):
+    from ckptlib.formats import bundle
+
+    expected = {}
+    for prefix in prefixes.values():
+        ckpt = open_checkpoint(prefix, "native")
+        expected[prefix] = ckpt.variables, {v.name: ckpt.read(v.name) for v in ckpt.variables}
+
+    def native_read(*args, **kwargs):
+        raise AssertionError("the tf backend read a value with the native reader")
+
+    for name in ("read_tensor", "read_flat", "iter_chunks"):
+        monkeypatch.setattr(bundle, name, native_read)
+    for prefix, (variables, values) in expected.items():
         ckpt = open_checkpoint(prefix, "tf")
-        # nbytes without the index: itemsize x elements, strings as WriteStringTensor lays them out.
-        assert ckpt.variables == want
+        assert ckpt.variables == variables
         for var in ckpt.variables:
-            assert ckpt.read(var.name).shape == var.shape
+            _assert_same_tensor(ckpt.read(var.name), values[var.name], var.dtype)
 
 
-def test_tf_backend_errors_stay_mapped_without_the_native_index(saver_rel, tmp_path, monkeypatch):
-    from ckptlib.formats import bundle
-
-    prefix = _damaged(saver_rel, tmp_path, "missing_data")
-
-    def refuse(prefix):
-        raise errors.CorruptCheckpoint(f"Cannot read checkpoint '{prefix}': the native parser refused it.")
-
-    monkeypatch.setattr(bundle, "read_index", refuse)
+def test_tf_backend_errors_are_mapped(saver_rel, tmp_path):
+    run = copy_run(saver_rel[0], tmp_path)
+    prefix = os.path.join(run, "model.ckpt-6")
+    entry = read_index(prefix).entries["dense/kernel"]
+    with open(prefix + DATA, "r+b") as handle:  # a flipped byte only TensorFlow's own crc32c check sees
+        handle.seek(entry.offset)
+        byte = handle.read(1)
+        handle.seek(entry.offset)
+        handle.write(bytes([byte[0] ^ 0x40]))
     ckpt = open_checkpoint(prefix, "tf")
-    with pytest.raises(errors.CkptError) as caught:
+    with pytest.raises(errors.CorruptCheckpoint) as caught:
         ckpt.read("dense/kernel")
-    assert "model.ckpt-6" + DATA in str(caught.value) and "\n" not in str(caught.value)
+    assert prefix in str(caught.value) and "\n" not in str(caught.value)

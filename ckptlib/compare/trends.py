@@ -154,7 +154,7 @@ class _Held:
 
     @classmethod
     def load(cls, ckpt: Checkpoint, info: VariableInfo) -> _Held:
-        small = info.num_elements <= ckpt.chunk_elements or info.dtype == "string"
+        small = (info.num_elements <= ckpt.chunk_elements or info.dtype == "string") and len(info.shape) <= 64
         return cls(ckpt, info, ckpt.read(info.name).reshape(-1) if small else None)
 
     def chunks(self) -> Iterator[np.ndarray]:

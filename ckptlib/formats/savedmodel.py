@@ -44,4 +44,6 @@ def sniff(path: str) -> str | None:
     if bundle.endswith("/" + VARIABLES):  # runs list the bundle's prefix: it is still the SavedModel's weights
         folder = bundle[: -len(VARIABLES) - 1]
         return folder if is_saved_model(folder) else None
+    if is_bundle(bundle):  # a checkpoint prefix: answered from its folder's listing, no request for `path/`
+        return None
     return path if storage.isdir(path) and is_saved_model(path) else None

@@ -61,13 +61,10 @@ _MAX_GRAPH_BYTES = 2 << 30  # protobuf's message limit
 
 def read_bytes(path: str, what: str) -> bytes:
     """A whole graph file, local or at a URL (one request), or a CkptError naming it."""
-    try:
-        if storage.is_url(path):
-            if storage.isdir(path):
-                raise IsADirectoryError(21, "Is a directory", path)
-            return storage.read_bytes(path, _MAX_GRAPH_BYTES)
-        with open(path, "rb") as handle:
-            return handle.read()
+    try:  # regular files only (not a FIFO, nor a link to /dev/zero), never more than protobuf's limit
+        if storage.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        return storage.read_bytes(path, _MAX_GRAPH_BYTES)
     except FileNotFoundError:
         raise errors.NotFound(f"Cannot read {what} '{path}': no such file.") from None
     except IsADirectoryError:

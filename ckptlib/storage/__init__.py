@@ -3,9 +3,9 @@
 from ckptlib.storage.errors import StoreError, redact
 from ckptlib.storage.operation import operation
 from ckptlib.storage.paths import (absolute, exists, getmtime, getsize, is_url, isabs, isdir, isfile, join, listdir,
-                                   normalize, read_bytes, relative, scan, walk)
-from ckptlib.storage.rangefile import RangeFile
+                                   normalize, relative, scan, walk)
+from ckptlib.storage.rangefile import NotARegularFile, RangeFile, irregular, open_regular, read_bytes
 
-__all__ = ["RangeFile", "StoreError", "absolute", "exists", "getmtime", "getsize", "is_url", "isabs", "isdir",
-           "isfile", "join", "listdir", "normalize", "operation", "read_bytes", "redact", "relative",
-           "scan", "walk"]
+__all__ = ["NotARegularFile", "RangeFile", "StoreError", "absolute", "exists", "getmtime", "getsize", "irregular",
+           "is_url", "isabs", "isdir", "isfile", "join", "listdir", "normalize", "open_regular", "operation",
+           "read_bytes", "redact", "relative", "scan", "walk"]

@@ -1,11 +1,11 @@
-"""Paths and listings for local files and fsspec URLs: join, stat, list, walk, read a small file."""
+"""Paths and listings for local files and fsspec URLs: join, stat, list, walk (reads are rangefile.py's)."""
 
 # Local paths are the fast path: plain os calls, and fsspec is never imported for them. A URL
 # ("scheme://...") goes through fsspec when it is installed (`pip install ckptlib[remote]` plus
 # the backend, e.g. gcsfs or s3fs): remote.py lists (sizes, times and existence come from folder
-# listings, remembered for one operation: operation.py), fetch.py reads exactly the bytes asked for,
-# and errors.py turns the store's failures into one-line errors. Paths handed back (joins, walks)
-# keep the caller's spelling, scheme included.
+# listings, remembered for one operation: operation.py), fetch.py reads exactly the bytes asked for
+# (through rangefile.py: ranged reads, whole small files), and errors.py turns the store's failures
+# into one-line errors. Paths handed back (joins, walks) keep the caller's spelling, scheme included.
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def exists(path: str) -> bool:
     return remote.info(path) is not None
 
 
-def _file_info(path: str) -> remote.Entry:
+def file_info(path: str) -> remote.Entry:
     found = remote.info(path)
     if found is None:
         raise FileNotFoundError(2, "No such file or directory", path)
@@ -95,14 +95,14 @@ def getsize(path: str) -> int:
     """Size in bytes; FileNotFoundError (an OSError) when it is missing."""
     if not is_url(path):
         return os.path.getsize(local_path(path))
-    return _file_info(path).size
+    return file_info(path).size
 
 
 def getmtime(path: str) -> float | None:
     """Modification time in unix seconds; None when a remote store does not tell."""
     if not is_url(path):
         return os.path.getmtime(local_path(path))
-    return _file_info(path).mtime
+    return file_info(path).mtime
 
 
 def listdir(path: str, prefetch: str | None = None) -> list[tuple[str, bool]]:
@@ -160,16 +160,3 @@ def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
             yield from visit(join(folder, name), f"{key}/{name}")
 
     yield from visit(root, root.rstrip("/"))
-
-
-def read_bytes(path: str, limit: int) -> bytes:
-    """A whole small file (one request for a URL); ValueError when it is larger than `limit` bytes (not read then)."""
-    if not is_url(path):
-        if os.path.getsize(local_path(path)) > limit:
-            raise ValueError(f"{path} is larger than {limit} bytes")
-        with open(local_path(path), "rb") as handle:
-            return handle.read()
-    size = _file_info(path).size
-    if size > limit:
-        raise ValueError(f"{path} is larger than {limit} bytes")
-    return fetch.read(path, 0, size, size)

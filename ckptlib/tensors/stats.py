@@ -153,7 +153,8 @@ def summarize_variable(ckpt: Checkpoint, name: str) -> TensorSummary:
     """summarize() of a stored variable; a tensor larger than one chunk is streamed (two passes) instead
     of read whole, and previewed by its first values."""
     info = ckpt.info(name)
-    if info.num_elements <= ckpt.chunk_elements or info.dtype == "string":
+    # numpy arrays have at most 64 dimensions: a TF-written variable of higher rank is streamed flat.
+    if (info.num_elements <= ckpt.chunk_elements or info.dtype == "string") and len(info.shape) <= 64:
         return summarize(ckpt.prefix, info, ckpt.read(name))
     stats = variable_stats(ckpt, name)
     hist = None if info.dtype in _NO_STATS else chunk_histogram(ckpt.iter_chunks(name), stats)

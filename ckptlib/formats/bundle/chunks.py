@@ -17,16 +17,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ckptlib.formats.bundle import protos
+from ckptlib.formats.bundle.assemble import Fill, partitioned_reader
 from ckptlib.formats.bundle.index import BundleIndex
-from ckptlib.formats.bundle.protos import BundleEntry, BundlePart
+from ckptlib.formats.bundle.protos import BundleEntry
 from ckptlib.formats.bundle.shards import check_extent, crc_error, open_shard, read_exactly, to_host_order
 from ckptlib.formats.bundle.table import crc32c
-from ckptlib.formats.bundle.tensors import check_size, read_tensor, variable_entry
+from ckptlib.formats.bundle.tensors import check_size, read_flat, variable_entry
 
 DEFAULT_CHUNK_BYTES = 4 << 20  # the buffer of one open tensor
-
-_Fill = Callable[[int, np.ndarray], np.ndarray]  # fill(k, buffer): read chunk k into it, return its view
 
 
 def iter_chunks(index: BundleIndex, name: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[np.ndarray]:
@@ -34,8 +32,9 @@ def iter_chunks(index: BundleIndex, name: str, chunk_bytes: int = DEFAULT_CHUNK_
 
     Each chunk is a view of a reused buffer, valid until the next one is requested (copy it to
     keep it). A tensor of at most `chunk_bytes` (and any string tensor) comes whole, as one chunk.
-    A partitioned variable is reassembled chunk by chunk: each chunk holds whole rows of its first
-    dimension (at least one row, so a chunk may exceed `chunk_bytes` when one row is larger).
+    A partitioned variable is reassembled chunk by chunk, whatever axis its slices cut: each chunk
+    is a box of whole rows of one axis (slices.py), at most `chunk_bytes` unless a single element is
+    larger. Any rank streams, numpy's limit of 64 dimensions included (the chunks are flat).
     Missing variables, unreadable dtypes and short files raise here; a crc32c mismatch raises
     CorruptCheckpoint after the last chunk. Example:
     `sum(float(c.sum()) for c in iter_chunks(read_index("run/model.ckpt-5"), "w"))`.
@@ -45,16 +44,16 @@ def iter_chunks(index: BundleIndex, name: str, chunk_bytes: int = DEFAULT_CHUNK_
     entry = variable_entry(index, name)
     dtype = check_size(index, entry)
     if dtype is None or entry.size <= chunk_bytes:
-        return iter((read_tensor(index, name).reshape(-1),))
+        return iter((read_flat(index, name),))
     stack = contextlib.ExitStack()
     with stack:  # closes what was opened if planning fails; on success the generator owns it
-        plan = _partitioned if entry.is_partitioned else _plain
+        plan = partitioned_reader if entry.is_partitioned else _plain
         fill, count, size, finish = plan(index, entry, dtype, chunk_bytes, stack)
         return _run(fill, count, size, finish, stack.pop_all())
 
 
 def _plain(index: BundleIndex, entry: BundleEntry, dtype: np.dtype, chunk_bytes: int,
-           stack: contextlib.ExitStack) -> tuple[_Fill, int, int, Callable[[], None]]:
+           stack: contextlib.ExitStack) -> tuple[Fill, int, int, Callable[[], None]]:
     f = stack.enter_context(open_shard(index, entry))
     check_extent(index, entry, f)
     step = max(1, chunk_bytes // dtype.itemsize) * dtype.itemsize  # whole elements per chunk
@@ -74,59 +73,7 @@ def _plain(index: BundleIndex, entry: BundleEntry, dtype: np.dtype, chunk_bytes:
     return fill, -(-entry.size // step), step, finish
 
 
-def _partitioned(index: BundleIndex, entry: BundleEntry, dtype: np.dtype, chunk_bytes: int,
-                 stack: contextlib.ExitStack) -> tuple[_Fill, int, int, Callable[[], None]]:
-    # Chunks are runs of whole rows of dimension 0. A slice holds rows [p0, p1) and some range of
-    # every other dimension, stored in its own C order: the rows [lo, hi) of it that fall in a
-    # chunk are one contiguous byte range, and successive chunks continue where the last stopped,
-    # so each slice's crc32c is extended in order, as for an unpartitioned tensor.
-    parts: tuple[BundlePart, ...] = index.parts[entry.name]
-    files = {}
-    for part in parts:
-        shard = part.entry.shard_id
-        if shard not in files:
-            files[shard] = stack.enter_context(open_shard(index, part.entry))
-        check_extent(index, part.entry, files[shard])
-    inner = entry.shape[1:]
-    row_bytes = protos.num_elements(inner) * dtype.itemsize  # > 0: the tensor is not empty
-    rows_per_chunk = max(1, chunk_bytes // row_bytes)
-    scratch = np.empty(rows_per_chunk * row_bytes, dtype=np.uint8)  # for slices narrower than a row
-    crcs = [0] * len(parts)
-
-    def read_rows(k: int, lo: int, hi: int, target: np.ndarray) -> np.ndarray:
-        part = parts[k]
-        part_row = protos.num_elements(part.entry.shape[1:]) * dtype.itemsize
-        raw = target[: (hi - lo) * part_row]
-        start = part.entry.offset + (lo - part.bounds[0][0]) * part_row
-        read_exactly(index, part.entry, files[part.entry.shard_id], start, memoryview(raw))
-        crcs[k] = crc32c(raw, crcs[k])
-        return to_host_order(raw, dtype, index.big_endian).reshape((hi - lo,) + part.entry.shape[1:])
-
-    def fill(chunk: int, buf: np.ndarray) -> np.ndarray:
-        r0 = chunk * rows_per_chunk
-        r1 = min(entry.shape[0], r0 + rows_per_chunk)
-        out = buf[: (r1 - r0) * row_bytes]
-        values = out.view(dtype).reshape((r1 - r0,) + inner)
-        for k, part in enumerate(parts):
-            lo, hi = max(r0, part.bounds[0][0]), min(r1, part.bounds[0][1])
-            if lo >= hi:
-                continue
-            if all(bound == (0, dim) for bound, dim in zip(part.bounds[1:], inner)):  # whole rows: in place
-                read_rows(k, lo, hi, out[(lo - r0) * row_bytes :])
-                continue
-            cols = tuple(slice(start, stop) for start, stop in part.bounds[1:])
-            values[(slice(lo - r0, hi - r0),) + cols] = read_rows(k, lo, hi, scratch)
-        return values.reshape(-1)
-
-    def finish() -> None:
-        for k, part in enumerate(parts):
-            if crcs[k] != part.entry.crc32c:
-                raise crc_error(index, part.entry)
-
-    return fill, -(-entry.shape[0] // rows_per_chunk), rows_per_chunk * row_bytes, finish
-
-
-def _run(fill: _Fill, count: int, size: int, finish: Callable[[], None],
+def _run(fill: Fill, count: int, size: int, finish: Callable[[], None],
          stack: contextlib.ExitStack) -> Iterator[np.ndarray]:
     with stack:  # the shard files stay open until the last chunk, or until the caller stops early
         buf = _take_buffer(size)

@@ -10,13 +10,21 @@ from typing import Mapping
 from ckptlib import storage
 from ckptlib.errors import CkptError, CorruptCheckpoint, NotACheckpoint, NotFound, UnsupportedFormat
 from ckptlib.formats.bundle import protos
-from ckptlib.formats.bundle.protos import BundleEntry, BundlePart
-from ckptlib.formats.bundle.table import FormatError, NotATable, UnsupportedCompression, is_table_file, load_table_file, read_table
+from ckptlib.formats.bundle.entries import NameClash, build_entries
+from ckptlib.formats.bundle.protos import BundleEntry, BundlePart, EntryProto
+from ckptlib.formats.bundle.table import (FormatError, NotATable, TableTooLarge, UnsupportedCompression, is_table_file,
+                                          load_table_file, read_table)
 
 
 def bundle_error(kind: type[CkptError], prefix: str, problem: str) -> CkptError:
-    # One line whatever a name or a library's message holds.
-    return kind(f"Cannot read checkpoint '{prefix}': {problem}.".replace("\n", " "))
+    """`kind` with the message "Cannot read checkpoint 'PREFIX': PROBLEM." on one line."""
+    return kind(one_line(f"Cannot read checkpoint '{prefix}': {problem}."))
+
+
+def one_line(text: str) -> str:
+    # Whatever a variable name or a library's message holds: line breaks (every character str.splitlines
+    # breaks at) and other control characters are shown escaped.
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -54,9 +62,20 @@ class BundleIndex:
             name = os.path.basename(path)
             if not storage.exists(path):
                 problems.append(f"Data file {name} is missing.")
+            elif why := _irregular(path):
+                problems.append(f"Data file {name} is {why}.")  # a FIFO, a device, a link out of the run
             elif (have := storage.getsize(path)) < needed:
                 problems.append(f"Data file {name} is truncated: {have} bytes, the index needs {needed}.")
         return tuple(problems)
+
+
+def _irregular(path: str) -> str | None:
+    if storage.is_url(path):
+        return None
+    try:
+        return storage.irregular(storage.absolute(path))
+    except OSError:  # gone since it was listed: the next check reports it
+        return None
 
 
 def _load_index(prefix: str) -> bytes:
@@ -65,11 +84,15 @@ def _load_index(prefix: str) -> bytes:
         return load_table_file(prefix + ".index")
     except FileNotFoundError:
         if is_table_file(prefix):  # the single-file V1 format is a table of a different schema
-            raise bundle_error(UnsupportedFormat, prefix, "it is a V1 checkpoint (one file, no .index); "
-                         "only the V2 format is supported") from None  # fmt: skip
+            raise bundle_error(UnsupportedFormat, prefix, "it is a V1 checkpoint (one file, no .index), "
+                         "not a V2 bundle") from None  # fmt: skip
         raise bundle_error(NotFound, prefix, f"index file {name} does not exist") from None
     except IsADirectoryError:
         raise bundle_error(NotACheckpoint, prefix, f"{name} is a folder") from None
+    except storage.NotARegularFile as exc:  # a FIFO, a device, a link out of the folder: never opened
+        raise bundle_error(NotACheckpoint, prefix, f"index file {name} is {exc.strerror}") from None
+    except TableTooLarge as exc:
+        raise bundle_error(NotACheckpoint, prefix, f"index file {name} is {exc}") from None
     except OSError as exc:
         raise bundle_error(CkptError, prefix, f"index file {name} cannot be read ({exc.strerror})") from None
     except NotATable as exc:
@@ -98,11 +121,22 @@ def read_index(prefix: str) -> BundleIndex:
         if header.min_consumer > 1 or 1 in header.bad_consumers:
             raise bundle_error(UnsupportedFormat, prefix, f"{name} needs a newer bundle reader "
                          f"(min_consumer={header.min_consumer})")  # fmt: skip
-        raw = {key: protos.parse_entry(value) for key, value in pairs[1:]}
-        entries, parts = protos.build_entries(raw, header.num_shards)
+        entries, parts = build_entries(_parse_entries(pairs[1:]), header.num_shards)
+    except NameClash as exc:
+        raise bundle_error(UnsupportedFormat, prefix, f"{name}: {exc}") from None
     except UnsupportedCompression as exc:
         raise bundle_error(UnsupportedFormat, prefix, f"{name}: {exc}") from None
     except FormatError as exc:
         raise bundle_error(CorruptCheckpoint, prefix, f"index file {name} is corrupt: {exc}") from None
     return BundleIndex(prefix, header.num_shards, MappingProxyType(entries),
                        MappingProxyType(parts), header.big_endian)  # fmt: skip
+
+
+def _parse_entries(pairs: list[tuple[bytes, bytes]]) -> dict[bytes, EntryProto]:
+    raw = {}
+    for key, value in pairs:
+        try:
+            raw[key] = protos.parse_entry(value)
+        except FormatError as exc:  # name the variable whose entry is wrong
+            raise FormatError(f"{protos.key_label(key)}: {exc}") from None
+    return raw

@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
-from ckptlib.formats.bundle.table import FormatError, read_varint, unmask_crc
+from ckptlib.formats.bundle.table import FormatError, read_varint
 
 # DataType enum values (types.proto) -> numpy-style names, as tf.DType.name spells them.
 DTYPE_NAMES = {
@@ -74,8 +73,9 @@ def _decode(buf: bytes, schema: dict[int, int]) -> dict[int, list]:
 
 
 def _int64(value: int) -> int:
-    # int32/int64/enum fields are two's-complement varints: negatives take 10 bytes.
-    return value - (1 << 64) if value >= 1 << 63 else value
+    # int32/int64/enum fields are two's-complement varints: negatives take 10 bytes. A 10-byte varint can
+    # hold up to 2^70 - 1: what lies past 64 bits is kept as it is, and refused by whoever range-checks it.
+    return value - (1 << 64) if (1 << 63) <= value < (1 << 64) else value
 
 
 def _last(found: dict[int, list], number: int, default=0):
@@ -116,14 +116,33 @@ def parse_header(buf: bytes) -> BundleHeader:
     return BundleHeader(_last(found, 1), endianness == 1, _last(version, 2), tuple(version.get(3, ())))
 
 
+# TensorFlow's own limits on a shape (tensorflow/core/framework/tensor_shape.h and .cc): at most
+# TensorShape::MaxDimensions() dimensions, each in [0, 2^63), and a product that fits an int64
+# (TensorShapeBase::InitDims fails on overflow). Shapes past them are damage, not tensors: TF aborts on
+# some of them (a CHECK in its reader), so they are refused before anything else sees the index.
+MAX_RANK = 254
+INT64_MAX = (1 << 63) - 1
+
+
+def check_shape(dims: tuple[int, ...]) -> tuple[int, ...]:
+    """`dims` when TensorFlow could hold a tensor of that shape, else FormatError saying what is wrong."""
+    if len(dims) > MAX_RANK:
+        raise FormatError(f"shape has {len(dims)} dimensions (TensorFlow allows at most {MAX_RANK})")
+    bad = next((size for size in dims if not 0 <= size <= INT64_MAX), None)
+    if bad is not None:
+        raise FormatError(f"shape has dimension {bad} (dimensions lie in 0 .. 2^63-1)")
+    if num_elements(dims) > INT64_MAX:
+        raise FormatError(f"shape {list(dims)} has more than 2^63-1 elements")
+    return dims
+
+
 def _shape(buf: bytes) -> tuple[int, ...]:
     found = _decode(buf, {2: _BYTES, 3: _VARINT})
     if _last(found, 3):
-        raise FormatError("stored tensor shape has unknown rank")
-    dims = tuple(_last(_decode(dim, {1: _VARINT}), 1) for dim in found.get(2, ()))
-    if any(size < 0 for size in dims):
-        raise FormatError(f"stored tensor shape has dimensions {dims}")
-    return dims
+        raise FormatError("shape has unknown rank")
+    if len(found.get(2, ())) > MAX_RANK:  # before decoding 100,000 dims one by one
+        raise FormatError(f"shape has {len(found[2])} dimensions (TensorFlow allows at most {MAX_RANK})")
+    return check_shape(tuple(_last(_decode(dim, {1: _VARINT}), 1) for dim in found.get(2, ())))
 
 
 def _slice(buf: bytes) -> tuple[tuple[int, int], ...]:
@@ -132,7 +151,7 @@ def _slice(buf: bytes) -> tuple[tuple[int, int], ...]:
         found = _decode(extent, {1: _VARINT, 2: _VARINT})
         start, length = _last(found, 1), _last(found, 2, -1)  # no length: the whole dimension
         if start < 0 or length < -1:
-            raise FormatError(f"tensor slice has extent start={start} length={length}")
+            raise FormatError(f"slice has extent start={start} length={length}")
         extents.append((start, length))
     return tuple(extents)
 
@@ -181,8 +200,7 @@ def slice_key(name: bytes, extents: tuple[tuple[int, int], ...]) -> bytes:
     return b"".join(parts)
 
 
-# --- the public form of entries; partitioned variables as BundleWriter::AddSlice writes them
-# (tensorflow/core/util/tensor_bundle/tensor_bundle.cc) ----------------------------------------
+# --- the public form of entries (built by entries.py) ---------------------------------------
 @dataclass(frozen=True)
 class BundleEntry:
     """One stored tensor. `crc32c` is TensorFlow's checksum of it, unmasked (None if partitioned).
@@ -199,6 +217,7 @@ class BundleEntry:
     size: int
     crc32c: int | None
     is_partitioned: bool
+    problem: str | None = None  # why it cannot be read (slices that do not tile it), listed all the same
 
 
 @dataclass(frozen=True)
@@ -211,52 +230,19 @@ class BundlePart:
 
 def num_elements(shape: tuple[int, ...]) -> int:
     """Elements in a shape, as a Python int (no overflow for absurd shapes from a damaged file)."""
-    return int(np.prod(shape, dtype=object))
+    return math.prod(shape)
 
 
-def _entry(name: str, proto: EntryProto, num_shards: int) -> BundleEntry:
-    if proto.shard_id >= num_shards:
-        raise FormatError(f"'{name}' is in shard {proto.shard_id} of {num_shards}")
-    dtype = DTYPE_NAMES.get(proto.dtype, f"unknown_dtype_{proto.dtype}")
-    return BundleEntry(name, dtype, proto.shape, proto.shard_id, proto.offset, proto.size,
-                       unmask_crc(proto.crc32c_masked), False)  # fmt: skip
-
-
-def build_entries(raw: dict[bytes, EntryProto], num_shards: int):
-    """Public entries (partitioned variables once, full shape) and the slices of partitioned ones."""
-    entries: dict[str, BundleEntry] = {}
-    parts: dict[str, tuple[BundlePart, ...]] = {}
-    for key, proto in raw.items():
-        if key.startswith(b"\x00"):  # a slice key (EncodeTensorNameSlice starts with a 0 byte)
-            continue
-        name = key.decode("utf-8", "backslashreplace")
-        if not proto.slices:
-            entries[name] = _entry(name, proto, num_shards)
-            continue
-        found = []
-        for extents in proto.slices:
-            if len(extents) != len(proto.shape):
-                raise FormatError(f"a slice of '{name}' has {len(extents)} dims, not {len(proto.shape)}")
-            bounds = tuple((s, dim if n == -1 else s + n) for (s, n), dim in zip(extents, proto.shape))
-            if any(stop > dim for (_, stop), dim in zip(bounds, proto.shape)):
-                raise FormatError(f"a slice of '{name}' lies outside its shape {proto.shape}")
-            slice_proto = raw.get(slice_key(key, extents))
-            if slice_proto is None:
-                raise FormatError(f"a slice of '{name}' has no entry")
-            part = _entry(name, slice_proto, num_shards)
-            if part.shape != tuple(stop - start for start, stop in bounds) or slice_proto.dtype != proto.dtype:
-                raise FormatError(f"a slice of '{name}' disagrees with its shape or dtype")
-            found.append(BundlePart(bounds, part))
-        if sum(num_elements(p.entry.shape) for p in found) != num_elements(proto.shape):
-            raise FormatError(f"the slices of '{name}' do not cover it exactly")
-        first = found[0].entry
-        dtype = DTYPE_NAMES.get(proto.dtype, f"unknown_dtype_{proto.dtype}")
-        total = sum(p.entry.size for p in found)
-        entries[name] = BundleEntry(name, dtype, proto.shape, first.shard_id, first.offset, total, None, True)
-        parts[name] = tuple(found)
-    return entries, parts
+def key_label(key: bytes) -> str:
+    """How a table key is named in a message: 'name', or a slice of 'name' (EncodeTensorNameSlice keys)."""
+    if key.startswith(b"\x00"):  # NumIncreasing(0), the name with 0x00/0xff escaped, then 0x00 0x01
+        name = key[1:].split(b"\x00\x01", 1)[0].replace(b"\x00\xff", b"\x00").replace(b"\xff\x00", b"\xff")
+        return f"a slice of '{name.decode('utf-8', 'backslashreplace')}'"
+    return f"'{key.decode('utf-8', 'backslashreplace')}'"
 
 
 # Public for the other hand-decoded messages of ckptlib (the SaverDef inside a .meta file).
 decode_message = _decode
-FIXED32, BYTES = _FIXED32, _BYTES
+FIXED32, BYTES, VARINT, FIXED64 = _FIXED32, _BYTES, _VARINT, _FIXED64
+# ... and for the V1 format's SavedSliceMeta (formats/v1table.py), which holds the same shape and slice protos.
+parse_shape, parse_slice, last_value, fields = _shape, _slice, _last, _fields

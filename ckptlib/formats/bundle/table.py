@@ -214,13 +214,29 @@ def is_table_file(path: str) -> bool:
         return False
 
 
-def load_table_file(path: str) -> bytes:
-    """A table file's bytes; a file without the footer magic is not read whole (raises NotATable)."""
+class TableTooLarge(FormatError):
+    """The file ends like a table but is larger than any index ckptlib reads whole (MAX_TABLE_BYTES)."""
+
+    def __init__(self, size: int):
+        super().__init__(f"too large to be an index ({size} bytes)")
+        self.size = size
+
+
+# An index holds ~64 bytes per tensor (5000 tensors: 320 KB): 256 MB is millions of tensors, more than any
+# checkpoint seen. A larger file is refused before a byte of it is read, rather than read whole.
+MAX_TABLE_BYTES = 256 << 20
+
+
+def load_table_file(path: str, limit: int = MAX_TABLE_BYTES) -> bytes:
+    """A table file's bytes; a file without the footer magic is not read whole (raises NotATable), nor one
+    larger than `limit` (TableTooLarge)."""
     with RangeFile(path) as f:
         size = f.size()
         if not _ends_in_magic(f, size):
             head = bytearray(min(8, size))
             raise NotATable(bytes(head[: f.readinto(0, memoryview(head))]))
+        if size > limit:
+            raise TableTooLarge(size)
         data = bytearray(size)
         got = f.readinto(0, memoryview(data))
         return bytes(data[:got])

@@ -17,6 +17,7 @@ import numpy as np
 
 from ckptlib.errors import CorruptCheckpoint, UnsupportedFormat, VariableNotFound
 from ckptlib.formats.bundle import protos
+from ckptlib.formats.bundle.assemble import NUMPY_MAX_DIMS, read_partitioned
 from ckptlib.formats.bundle.index import BundleIndex, bundle_error
 from ckptlib.formats.bundle.protos import BundleEntry
 from ckptlib.formats.bundle.shards import check_extent, crc_error, open_shard, read_exactly, shard_name, to_host_order
@@ -69,6 +70,7 @@ def _read_raw(index: BundleIndex, entry: BundleEntry, verify: bool = True) -> np
 
 
 def _decode_strings(index: BundleIndex, entry: BundleEntry, buf: bytes) -> np.ndarray:
+    """The entry's strings, flat (an object array of bytes), once their lengths and checksums hold."""
     count = protos.num_elements(entry.shape)
     order = "big" if index.big_endian else "little"
     try:
@@ -97,45 +99,85 @@ def _decode_strings(index: BundleIndex, entry: BundleEntry, buf: bytes) -> np.nd
     for i, length in enumerate(lengths):
         out[i] = buf[pos : pos + length]
         pos += length
-    return out.reshape(entry.shape)
+    return out
 
 
 def check_size(index: BundleIndex, entry: BundleEntry) -> np.dtype | None:
-    """The numpy dtype (None for strings), once the stored size fits the shape."""
-    count = protos.num_elements(entry.shape)
+    """The numpy dtype (None for strings), once the stored size fits the shape (each slice's its own)."""
     dtype = None if entry.dtype == "string" else _numpy_dtype(index, entry)
-    # A string takes at least one length byte; other dtypes take exactly itemsize bytes each.
-    if (count > entry.size) if dtype is None else (count * dtype.itemsize != entry.size):
-        raise bundle_error(CorruptCheckpoint, index.prefix, f"'{entry.name}' is stored in {entry.size} bytes, "
-                           f"which does not fit {entry.dtype}{list(entry.shape)}")  # fmt: skip
+    stored = [part.entry for part in index.parts[entry.name]] if entry.is_partitioned else []
+    for one in [entry, *stored]:
+        count = protos.num_elements(one.shape)
+        # A string takes at least one length byte; other dtypes take exactly itemsize bytes each.
+        if (count > one.size) if dtype is None else (count * dtype.itemsize != one.size):
+            what = "a slice of " if one is not entry else ""
+            raise bundle_error(CorruptCheckpoint, index.prefix, f"{what}'{entry.name}' is stored in {one.size} "
+                               f"bytes, which does not fit {entry.dtype}{list(one.shape)}")  # fmt: skip
     return dtype
 
 
 def variable_entry(index: BundleIndex, name: str) -> BundleEntry:
-    """The entry of variable `name`; VariableNotFound when the checkpoint has none."""
+    """The entry of variable `name` to read; VariableNotFound when the checkpoint has none, CorruptCheckpoint
+    when its slices do not tile it."""
     entry = index.entries.get(name)
     if entry is None:
         raise bundle_error(VariableNotFound, index.prefix, f"it has no variable named '{name}'")
+    if entry.problem:
+        raise bundle_error(CorruptCheckpoint, index.prefix, entry.problem)
     return entry
 
 
 def _read_stored(index: BundleIndex, entry: BundleEntry) -> np.ndarray:
+    """One stored entry (a whole tensor or one slice), flat."""
     dtype = check_size(index, entry)
     if dtype is None:
         return _decode_strings(index, entry, _read_raw(index, entry, verify=False).tobytes())
-    raw = _read_raw(index, entry)
-    return to_host_order(raw, dtype, index.big_endian).reshape(entry.shape)
+    return to_host_order(_read_raw(index, entry), dtype, index.big_endian)
 
 
-def read_tensor(index: BundleIndex, name: str) -> np.ndarray:
-    """The full tensor `name` as a C-order array (strings: object array of bytes), crc-checked."""
+def read_flat(index: BundleIndex, name: str) -> np.ndarray:
+    """The tensor `name` flattened in C order, crc-checked: any rank, numpy's 64 dimensions included."""
     entry = variable_entry(index, name)
     if not entry.is_partitioned:
         return _read_stored(index, entry)
     dtype = check_size(index, entry)
-    for part in index.parts[name]:
+    if dtype is not None and entry.size:
+        return read_partitioned(index, entry, dtype)
+    if len(entry.shape) > NUMPY_MAX_DIMS:
+        raise _too_many_dims(index, entry)
+    for part in index.parts[name]:  # strings (or no element at all): each slice decoded whole, put in place
         _require_bytes(index, part.entry)
     out = np.empty(entry.shape, dtype=object if dtype is None else dtype)
     for part in index.parts[name]:
-        out[tuple(slice(start, stop) for start, stop in part.bounds)] = _read_stored(index, part.entry)
-    return out
+        value = _read_stored(index, part.entry).reshape(part.entry.shape)
+        out[tuple(slice(start, stop) for start, stop in part.bounds)] = value
+    return out.reshape(-1)
+
+
+def vet_tensor(index: BundleIndex, name: str) -> None:
+    """Fail as read_tensor would, without assembling anything: the slices tile it, every stored byte is in
+    its data shard and fits the shape, a string tensor's lengths add up (TensorFlow's reader trusts these)."""
+    entry = variable_entry(index, name)
+    dtype = check_size(index, entry)
+    for stored in [p.entry for p in index.parts[name]] if entry.is_partitioned else [entry]:
+        if dtype is None:
+            _read_stored(index, stored)  # decoding checks the lengths and their checksum
+        else:
+            _require_bytes(index, stored)
+
+
+def read_tensor(index: BundleIndex, name: str) -> np.ndarray:
+    """The full tensor `name` as a C-order array (strings: object array of bytes), crc-checked.
+
+    A tensor of more than numpy's 64 dimensions (TensorFlow allows 254) raises UnsupportedFormat:
+    read_flat and iter_chunks give its values flattened.
+    """
+    entry = variable_entry(index, name)
+    if len(entry.shape) > NUMPY_MAX_DIMS:
+        raise _too_many_dims(index, entry)
+    return read_flat(index, name).reshape(entry.shape)
+
+
+def _too_many_dims(index: BundleIndex, entry: BundleEntry):
+    return bundle_error(UnsupportedFormat, index.prefix, f"variable '{entry.name}' has {len(entry.shape)} "
+                        f"dimensions and numpy arrays at most {NUMPY_MAX_DIMS}: read it flattened")  # fmt: skip

@@ -26,7 +26,7 @@ def _mlp(layers=("hidden", "out"), name="sequential"):
     keras.utils.set_random_seed(7)
     model = keras.Sequential([keras.Input((6,))] + [keras.layers.Dense(4 if n != "out" else 3, name=n) for n in layers],
                              name=name)
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(0.05, name="adam"), loss="mse")  # not adam_1 after other tests
     return model
 
 

@@ -133,3 +133,20 @@ def test_an_unusable_cache_file_is_ignored(run, tmp_path):
     bad.write_bytes(b"this is not an sqlite file at all" * 100)
     a, b = _prefixes(run)[0], _prefixes(run)[-1]
     assert json.loads(cli(str(bad), "diff", a, b, "--json"))["summary"]
+
+
+def test_a_rewritten_single_file_export_is_a_miss(tmp_path):
+    """Formats without an .index (.keras, .weights.h5, a frozen .pb) are known by their file's size and mtime."""
+    import shutil
+    import time
+
+    runs = os.path.join(REPO, "sample_checkpoints", "mnist_cnn")
+    a, b = str(tmp_path / "a.pb"), str(tmp_path / "b.pb")
+    shutil.copy(os.path.join(runs, "lr5e-3_bs50", "frozen.pb"), a)
+    shutil.copy(os.path.join(runs, "lr3e-3_bs100", "frozen.pb"), b)
+    cache = ResultCache(str(tmp_path / "cache.sqlite3"))
+    assert cached_diff(cache, open_checkpoint(a), open_checkpoint(b)).summary["changed"] > 0
+    time.sleep(0.01)
+    shutil.copy(a, b)  # b now holds a's weights
+    again = cached_diff(cache, open_checkpoint(a), open_checkpoint(b))
+    assert cache.hits == 0 and again.summary["changed"] == 0

@@ -35,17 +35,28 @@ def checkpoint_identity(prefix: str) -> str | None:
     return digest.hexdigest()
 
 
-def file_signature(prefix: str) -> tuple[tuple[str, int, int], ...]:
-    """(file name, size, mtime in ns) of every file of the checkpoint (index, data shards, .meta), sorted.
+def _belongs(name: str, base: str) -> bool:
+    """Whether a file named `name` is part of the checkpoint `base` names: a bundle's files (`base.*`), a single
+    file (`model.keras`, `frozen.pb`), or a sharded Keras `x.weights.json` with its `x_00000.weights.h5` shards."""
+    if name.startswith(base + ".") or name == base:
+        return True
+    stem = base[: -len(".weights.json")] if base.endswith(".weights.json") else None
+    return stem is not None and name.startswith(stem + "_") and name.endswith(".weights.h5")
 
-    With the index hash this catches a data shard rewritten in place under an unchanged index.
+
+def file_signature(prefix: str) -> tuple[tuple[str, int, int], ...]:
+    """(file name, size, mtime in ns) of every file of the checkpoint (index, data shards, .meta; or the one
+    file of a single-file format), sorted.
+
+    With the index hash this catches a data shard rewritten in place under an unchanged index, and it is
+    the whole identity of formats without an index (a rewritten .keras is a new key).
     """
     if storage.is_url(prefix):
         folder, base = prefix.rsplit("/", 1)
         try:
             return tuple(sorted((name, storage.getsize(storage.join(folder, name)),
                                  int((storage.getmtime(storage.join(folder, name)) or 0) * 1e9))
-                                for name, is_dir in storage.listdir(folder) if not is_dir and name.startswith(base + ".")))
+                                for name, is_dir in storage.listdir(folder) if not is_dir and _belongs(name, base)))
         except OSError:
             return ()
     folder, base = os.path.split(prefix)
@@ -53,7 +64,7 @@ def file_signature(prefix: str) -> tuple[tuple[str, int, int], ...]:
     try:
         with os.scandir(folder or ".") as listing:
             for entry in listing:
-                if entry.name.startswith(base + ".") and entry.is_file(follow_symlinks=False):
+                if _belongs(entry.name, base) and entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
                     found.append((entry.name, st.st_size, st.st_mtime_ns))
     except OSError:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ckptlib import errors, storage
-from ckptlib.formats import frozen_graph, savedmodel, v2bundle
+from ckptlib.formats import frozen_graph, keras_archive, keras_h5, keras_legacy, savedmodel, v1table, v2bundle
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint
 
 
@@ -27,7 +27,12 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("saved-model", savedmodel.sniff, savedmodel.SavedModelCheckpoint),
     Format("tf-bundle-v2", v2bundle.sniff, v2bundle.BundleCheckpoint),
+    Format("tf-checkpoint-v1", v1table.sniff, v1table.V1Checkpoint),
     Format("frozen-graph", frozen_graph.sniff, frozen_graph.FrozenGraphCheckpoint),
+    Format("keras", keras_archive.sniff, keras_archive.KerasArchiveCheckpoint),
+    # Both HDF5 rows open by layout, not name: Keras 2 wrote legacy weights to `x.weights.h5` too.
+    Format("keras-weights-h5", keras_h5.sniff, keras_legacy.open_h5_checkpoint),
+    Format("keras-legacy-h5", keras_legacy.sniff, keras_legacy.open_h5_checkpoint),
 )
 
 

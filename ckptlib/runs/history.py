@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
-from ckptlib.runs import retention
+from ckptlib.runs import keras_run, retention
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
@@ -51,7 +51,7 @@ def find_runs(root: str) -> tuple[RunSummary, ...]:
 
 
 def _is_checkpoint_file(name: str) -> bool:
-    return name == STATE_FILENAME or name.endswith(".index") or bool(_DATA.match(name))
+    return name == STATE_FILENAME or name.endswith(".index") or bool(_DATA.match(name)) or keras_run.is_keras_file(name)
 
 
 @dataclass
@@ -81,9 +81,13 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
         state = read_state(run_dir)
     except errors.StateFileError as exc:
         state, problem = None, str(exc)
-    if state is None and problem is None:
-        problem = "No `checkpoint` state file: listing the checkpoints found on disk; none is marked latest."
     files = _scan(run_dir)
+    keras, keras_notes = keras_run.keras_entries(run_dir)  # ModelCheckpoint files: Keras writes no state file
+    if state is None and problem is None and (files or not keras):
+        problem = "No `checkpoint` state file: listing the checkpoints found on disk; none is marked latest."
+    # Without a state file, 'cp-0005.ckpt' (Keras' TF-format weights, Checkpoint.write) is numbered by its name.
+    name_steps, steps_note = (keras_run.name_steps([n for n in files if _step_from_name(n) is None])
+                              if state is None else ({}, None))
     listed, latest, stamps = _state_prefixes(state, run_dir, files, notes)
     file_times = {name: _mtime(storage.join(run_dir, name), _paths(run_dir, name, found))
                   for name, found in files.items()}
@@ -104,14 +108,16 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
         else:
             when, source = file_times[name], "file"
         entries.append(_entry(run_dir, name, found, name in listed, name == latest, (when, source),
-                              None if ignore_file_times else preserved_until, read_step, state is not None))
+                              None if ignore_file_times else preserved_until, read_step, state is not None,
+                              name_steps.get(name)))
+    entries, unmanaged = keras_run.explain_unmanaged_saves(entries, stamps, state)
+    notes.extend([n for n in (steps_note if any(name_steps.values()) else None, unmanaged) if n] + keras_notes)
+    entries.extend(keras)
     entries.sort(key=lambda e: (e.step is None, e.step if e.step is not None else 0, e.mtime or 0.0, e.name))
     notes.extend([copied_note] if copied_note else [])
     if any(e.preserved for e in entries):
-        notes.append(
-            "Checkpoints marked 'preserved' were dropped from the state file's list but kept on disk by "
-            "keep_checkpoint_every_n_hours (saved before the state file's last_preserved_timestamp)."
-        )
+        notes.append("Checkpoints marked 'preserved' were dropped from the state file's list but kept on disk by "
+                     "keep_checkpoint_every_n_hours (saved before the state file's last_preserved_timestamp).")
     elif state is not None and state.last_preserved_timestamp and ignore_file_times:
         entries, note = retention.explain_copied_preserved(entries, state.last_preserved_timestamp)
         notes.extend([note] if note else [])
@@ -195,7 +201,7 @@ def _paths(run_dir: str, name: str, files: _Files) -> list[str]:
 
 
 def _entry(run_dir, name, files: _Files, in_state, latest, time: tuple[float | None, str], preserved_until,
-           read_step, state_known) -> CheckpointEntry:
+           read_step, state_known, name_step: int | None = None) -> CheckpointEntry:
     prefix = storage.join(run_dir, name)
     paths = _paths(run_dir, name, files)
     size = sum(_size(p) for p in paths)
@@ -219,7 +225,7 @@ def _entry(run_dir, name, files: _Files, in_state, latest, time: tuple[float | N
     stored = None
     if index is not None and step is None:
         stored = read_step(prefix) if read_step is not None else _stored_step(index)
-        step = stored
+        step = stored if name_step is None else name_step
     elif index is not None and _OBJECT_GRAPH in index.entries:  # TF2: '-N' counts saves, not training steps
         stored = _stored_step(index)
     return CheckpointEntry(

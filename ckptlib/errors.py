@@ -91,3 +91,19 @@ class BadNote(CkptError):
 
 class NothingToDo(CkptError):
     """A command found nothing to work on: no checkpoint at all, or every checkpoint skipped as unreadable."""
+
+
+class LimitExceeded(CkptError):
+    """Running a graph hit one of its limits (--time-limit, --memory-limit): the child process was stopped."""
+
+
+class TimeLimitExceeded(LimitExceeded):
+    """A graph ran longer than its time limit (an endless loop, or too little --time-limit)."""
+
+
+class MemoryLimitExceeded(LimitExceeded):
+    """A graph needed more memory than its limit, found before it ran (declared shapes) or while it ran."""
+
+
+class GraphCrashed(CkptError):
+    """The child process running a graph died: TensorFlow aborted, a segfault, or it exited without a result."""

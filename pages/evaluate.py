@@ -64,9 +64,12 @@ model = state.graph_picker(selection.run.path, frozen, upload)
 if model is None:
     st.info("Freeze a checkpoint above, or upload a .pb.")
 else:
-    options, mnist_source, feed_text = state.options_form()
+    options, mnist_source, feed_text, refused = state.options_form()
     clicked = st.button("Evaluate", type="primary", key="evaluate")
     request = state.evaluation_request(model, options, mnist_source, feed_text, clicked)
+    if refused:
+        st.error(refused, icon=":material/error:")
+        request = None
     result = None
     if request is not None:
         with errors_shown(stop=False):
@@ -85,6 +88,6 @@ else:
 over_run = state.over_run_request(selection.run.path, outputs, clicked) if meta is not None else None
 if over_run is not None:
     with errors_shown():
-        history = data.accuracy_history(selection.run.path, over_run, (("limit", None),), None)
+        history = data.accuracy_history(selection.run.path, over_run, (("limit", None),) + state.current_limits(), None)
         trends = data.trends(selection.run.path, False)
     eval_view.show_history(history, trends, selection)

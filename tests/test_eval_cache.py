@@ -50,9 +50,20 @@ def test_a_hostile_graph_is_refused_even_when_cached(frozen_softmax, mnist_data,
         tf.io.write_file("/tmp/ckptlib-should-not-exist", tf.strings.as_string(tf.reduce_sum(x)), name="out")
     hostile = tmp_path / "hostile.pb"
     hostile.write_bytes(graph.as_graph_def().SerializeToString())
-    with pytest.raises(ForbiddenOps):
-        cached_evaluate(cache, str(hostile), mnist=mnist_data)
-    assert cache.misses == 0 and not os.path.exists("/tmp/ckptlib-should-not-exist")
+    for _ in range(2):  # refused in the evaluation child, so never stored: refused again, not served
+        with pytest.raises(ForbiddenOps):
+            cached_evaluate(cache, str(hostile), mnist=mnist_data)
+    assert (cache.hits, cache.misses) == (0, 2) and not os.path.exists("/tmp/ckptlib-should-not-exist")
+
+
+def test_the_memory_limit_is_part_of_the_key(frozen_softmax, mnist_data, tmp_path):  # noqa: F811
+    cache = ResultCache(str(tmp_path / "cache.sqlite3"))
+    first = cached_evaluate(cache, frozen_softmax.output, mnist=mnist_data, limit=500, memory_limit=2048)
+    assert cached_evaluate(cache, frozen_softmax.output, mnist=mnist_data, limit=500, memory_limit=2048,
+                           time_limit=30) == first  # the time limit changes no result: served
+    assert (cache.misses, cache.hits) == (1, 1)
+    cached_evaluate(cache, frozen_softmax.output, mnist=mnist_data, limit=500, memory_limit=1024)
+    assert cache.misses == 2  # a tighter memory limit could refuse the graph: computed again
 
 
 def test_accuracy_over_a_run_is_cached_by_every_checkpoint(softmax, mnist_data, tmp_path, gb):  # noqa: F811

@@ -209,3 +209,55 @@ def test_choose_another_one_only_when_the_run_has_another_complete_checkpoint(tm
     at = _clean(_evaluate({"run": "broken"}, str(tmp_path / "root")))
     warning = next(w.value for w in at.warning if "incomplete or missing" in w.value)
     assert "choose another" not in warning and "no complete checkpoint" in warning
+
+
+def _root_with_links(tmp_path) -> str:
+    """A root holding one run whose folder has its frozen.pb, a link to it, and a link to a .pb elsewhere."""
+    run = tmp_path / "root" / "cnn"
+    run.mkdir(parents=True)
+    for name in os.listdir(os.path.join(SAMPLES, CNN)):
+        if name.startswith("model.ckpt-1000.") or name == "frozen.pb":
+            shutil.copy2(os.path.join(SAMPLES, CNN, name), run / name)
+    (run / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-1000"\n')
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy2(run / "frozen.pb", tmp_path / "elsewhere" / "secret.pb")
+    os.symlink(tmp_path / "elsewhere" / "secret.pb", run / "outside.pb")
+    os.symlink(run / "frozen.pb", run / "inside.pb")
+    return str(tmp_path / "root")
+
+
+def test_the_page_reads_only_inside_its_roots(tmp_path, monkeypatch):
+    from graph_fixtures import MNIST_DIR
+
+    monkeypatch.delenv("CKPTLIB_MNIST_DIR", raising=False)
+    at = _clean(_evaluate({"run": "cnn", "eval_model": "run:frozen.pb", "eval_limit": "200"}, _root_with_links(tmp_path)))
+    offered = at.selectbox(key="eval_model").options
+    assert "in the run folder: inside.pb" in offered and not [o for o in offered if "outside.pb" in o]
+    assert any("outside.pb is a link to a file outside the run folder" in c.value for c in at.caption)
+    refusals = []
+    for path in (str(tmp_path / "elsewhere"), str(tmp_path / "no_such_folder"), "/etc"):
+        at.text_input(key="eval_mnist").input(path)
+        at.button(key="evaluate").click().run()
+        assert not at.exception and not any(m.label == "Accuracy" for m in at.metric)
+        refusals.append(at.error[0].value.replace(path, "PATH"))
+    assert len(set(refusals)) == 1 and "outside the folders this dashboard may read" in refusals[0]  # exists or not
+    monkeypatch.setenv("CKPTLIB_MNIST_DIR", MNIST_DIR)  # the data folder the dashboard was started with
+    at.text_input(key="eval_mnist").input(MNIST_DIR)
+    at.button(key="evaluate").click().run()
+    _clean(at)
+    assert next(m.value for m in at.metric if m.label == "Test images") == "200"
+
+
+def test_the_limits_live_in_the_url_and_reach_the_evaluation(tmp_path):
+    at = _clean(_evaluate({"run": "cnn", "eval_model": "run:frozen.pb", "eval_limit": "100",
+                           "eval_memory_limit": "1"}, _root_with_links(tmp_path)))
+    assert at.number_input(key="eval_time_limit").value == 120
+    assert at.number_input(key="eval_memory_limit").value == 256  # the lowest the form offers
+    at.number_input(key="eval_time_limit").set_value(60)
+    at.number_input(key="eval_memory_limit").set_value(2048)
+    at.button(key="evaluate").click().run()
+    _clean(at)
+    assert at.query_params["eval_time_limit"] == "60" and at.query_params["eval_memory_limit"] == "2048"
+    request = at.session_state["eval_done"]
+    assert ("memory_limit", 2048) in request[1] and ("time_limit", 60) in request[1]
+    assert next(m.value for m in at.metric if m.label == "Test images") == "100"

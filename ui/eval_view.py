@@ -35,8 +35,9 @@ def show_result(result: EvalResult, dataset: MnistTestSet) -> None:
     cols[2].metric("Device", result.device)
     cols[3].metric("Test images", f"{result.num_examples:,}")
     feeds = ", ".join(f"`{k}={v}`" for k, v in result.feeds) or "none"
-    st.caption(f"Input `{result.input}` → output `{result.output}` ({result.output_kind}); extra feeds: {feeds}; "
-               f"batch {result.batch_size}; pixels {'raw 0–255' if result.raw_pixels else 'scaled to [0, 1]'}; "
+    padded = f" (digits padded by {result.padding} pixels to 32×32)" if result.padding else ""
+    st.caption(f"Input `{result.input}`{padded} → output `{result.output}` ({result.output_kind}); extra feeds: "
+               f"{feeds}; batch {result.batch_size}; pixels {'raw 0–255' if result.raw_pixels else 'scaled to [0, 1]'}; "
                f"data: {result.dataset_source}")
     if result.metric is not None:
         st.info(f"The graph's own `{result.metric.name}`: {result.metric.value:.4%} (ckptlib: {result.accuracy:.4%}).")

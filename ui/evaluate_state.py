@@ -3,9 +3,11 @@
 Every widget the page shows is made here. The URL holds the output nodes (?freeze_outputs=…, repeated),
 the outputs the sidebar's checkpoint was frozen with (?frozen=…), the graph evaluated (?eval_model=frozen,
 run:NAME.pb or upload:HASH/NAME.pb), the options (?eval_device, eval_limit, eval_raw, eval_input,
-eval_output, eval_mnist, eval_feeds, eval_labels, eval_metric), whether those were evaluated
-(?evaluated=1) and the outputs accuracy over the run was computed with (?eval_over_run=…). A link
-recomputes the results through ui/data.py, whose caches make a repeat cheap.
+eval_output, eval_mnist, eval_feeds, eval_labels, eval_metric), the limits when not the defaults
+(?eval_time_limit, eval_memory_limit), whether those were evaluated (?evaluated=1) and the outputs
+accuracy over the run was computed with (?eval_over_run=…). A link recomputes the results through
+ui/data.py, whose caches make a repeat cheap. The page reads only inside the dashboard's roots: a typed
+MNIST path elsewhere is refused, and a .pb in the run folder that links out of it is not offered.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
 
+from ckptlib import storage
 from ckptlib.errors import CkptError
-from ckptlib.evaluate.types import FreezeResult
+from ckptlib.evaluate.mnist import ENV_VAR as MNIST_ENV
+from ckptlib.evaluate.types import DEFAULT_MEMORY_MB, DEFAULT_TIME_S, FreezeResult
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 from ui import backend, data
+from ui.config import allowed_roots, inside
 from ui.pickers import reset_when_changed, text_param
 from ui.widgets import Selection, url_picker
 
@@ -93,7 +98,12 @@ def frozen_graph(entry: CheckpointEntry | None) -> FreezeResult | None:
 
 def graph_picker(run_dir: str, frozen: FreezeResult | None, upload) -> str | None:
     """The frozen graph to evaluate (its path), by an id that the URL keeps."""
-    found = data.frozen_candidates(run_dir, frozen)
+    found = {}
+    for label, path in data.frozen_candidates(run_dir, frozen).items():
+        if _stays_in(path, run_dir):
+            found[label] = path
+        else:
+            st.caption(f"Not offered: {os.path.basename(path)} is a link to a file outside the run folder.")
     options = {}  # id -> (label, path)
     uploaded = data.store_upload(upload.name, upload.getvalue()) if upload is not None else None
     linked = _UPLOAD_ID.fullmatch(st.session_state.get(MODEL, st.query_params.get(MODEL, "")))
@@ -119,14 +129,66 @@ def graph_picker(run_dir: str, frozen: FreezeResult | None, upload) -> str | Non
     return options[chosen][1]
 
 
-def _int_param(key: str, low: int, high: int) -> None:
+def _stays_in(path: str, run_dir: str) -> bool:
+    """False for a symlink in the run folder that points out of it: the page reads only inside its roots."""
+    if storage.is_url(path) or not os.path.islink(path):
+        return True
+    return inside(path, (os.path.realpath(run_dir),))
+
+
+def _int_param(key: str, low: int, high: int, default: int | None = None) -> None:
     if key not in st.session_state:
         text = st.query_params.get(key, "")
-        st.session_state[key] = min(max(int(text), low), high) if text.isdigit() else low
+        fallback = low if default is None else default
+        st.session_state[key] = min(max(int(text), low), high) if text.isdigit() else fallback
 
 
-def options_form() -> tuple[tuple, str | None, str]:
-    """The evaluation options (URL-kept): (sorted option pairs without feeds, MNIST source, feeds text)."""
+def _url_number(key: str, value: int, default: int) -> int:
+    if value == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(value)
+    return value
+
+
+def limits_form() -> tuple[int, int]:
+    """(seconds per graph, megabytes): the bounds of the child process that runs the graph (URL-kept)."""
+    with st.expander("Limits"):
+        c1, c2 = st.columns(2)
+        _int_param("eval_time_limit", 1, 3600, DEFAULT_TIME_S)
+        seconds = int(c1.number_input("Time limit per graph (s)", 1, 3600, step=30, key="eval_time_limit",
+                                      help="The graph is stopped after this long (an endless loop, a huge model)"))
+        _int_param("eval_memory_limit", 256, 1 << 20, DEFAULT_MEMORY_MB)
+        megabytes = int(c2.number_input("Memory limit (MB)", 256, 1 << 20, step=1024, key="eval_memory_limit",
+                                        help="Graphs that need more are refused, or stopped when they try"))
+    return (_url_number("eval_time_limit", seconds, DEFAULT_TIME_S),
+            _url_number("eval_memory_limit", megabytes, DEFAULT_MEMORY_MB))
+
+
+def current_limits() -> tuple[tuple[str, int], ...]:
+    """The limits chosen in the form (or the link's, or the defaults), as option pairs."""
+    seconds = st.session_state.get("eval_time_limit", DEFAULT_TIME_S)
+    megabytes = st.session_state.get("eval_memory_limit", DEFAULT_MEMORY_MB)
+    return (("memory_limit", int(megabytes)), ("time_limit", int(seconds)))
+
+
+def mnist_problem(source: str | None) -> str | None:
+    """Why the page will not read the MNIST path typed in, or None: only inside the dashboard's roots and
+    $CKPTLIB_MNIST_DIR. The same words whether the path exists or not, so the box cannot probe the server."""
+    if not source:
+        return None
+    allowed = allowed_roots()
+    if os.environ.get(MNIST_ENV):
+        allowed += (os.path.realpath(os.path.expanduser(os.environ[MNIST_ENV])),)
+    if inside(os.path.expanduser(source), allowed):
+        return None
+    return (f"The MNIST path '{source}' is outside the folders this dashboard may read (its roots and "
+            f"${MNIST_ENV}): put the test set under a root, or leave the box blank for the default.")
+
+
+def options_form() -> tuple[tuple, str | None, str, str | None]:
+    """The evaluation options (URL-kept): (sorted option pairs without feeds, MNIST source, feeds text, why
+    the MNIST source is refused or None)."""
     with st.expander("Options"):
         c1, c2, c3 = st.columns(3)
         device = url_picker(c1.selectbox, "Device", ["auto", "cpu", "gpu"], "eval_device",
@@ -147,10 +209,12 @@ def options_form() -> tuple[tuple, str | None, str]:
         columns = st.columns(3) + st.columns(3)
         texts = {key: text_param(col.text_area if key == "eval_feeds" else col.text_input, label, key, **kwargs)
                  for col, (key, label, kwargs) in zip(columns, TEXTS)}
+    seconds, megabytes = limits_form()
     options = {"device": device, "limit": limit or None, "raw_pixels": raw, "input_tensor": texts["eval_input"] or None,
                "output_tensor": texts["eval_output"] or None, "labels": texts["eval_labels"] or None,
-               "metric": texts["eval_metric"] or None}
-    return tuple(sorted(options.items())), texts["eval_mnist"] or None, texts["eval_feeds"]
+               "metric": texts["eval_metric"] or None, "time_limit": seconds, "memory_limit": megabytes}
+    source = texts["eval_mnist"] or None
+    return tuple(sorted(options.items())), source, texts["eval_feeds"], mnist_problem(source)
 
 
 def evaluation_request(model: str, options: tuple, source: str | None, feed_text: str, clicked: bool):

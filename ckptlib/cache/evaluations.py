@@ -1,4 +1,9 @@
-"""Cached evaluations: accuracy of a frozen graph, and over a run, keyed by the graph's bytes and the data set."""
+"""Cached evaluations: accuracy of a frozen graph, and over a run, keyed by the graph's bytes and the data set.
+
+A key also holds the op allowlist's policy (a graph refused today is never served from a looser past)
+and the memory limit, which decides whether a graph is refused for its declared sizes; the time limit
+is left out: a result that was computed is the same result however long one would have waited for it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import os
 from ckptlib import storage
 from ckptlib.cache.results import run_parts
 from ckptlib.cache.store import ResultCache
+from ckptlib.evaluate.limits import make_limits
+from ckptlib.evaluate.opsafety import policy
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.runs.types import RunHistory
 
@@ -47,32 +54,37 @@ def _dataset(mnist, allow_download: bool) -> MnistTestSet:
 
 
 def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_download: bool = False,
-                    output_tensor: str | None = None, progress=None, **options) -> EvalResult:
-    """evaluate(model, …) through `cache`; the op allowlist is checked before the data set is even loaded."""
-    from ckptlib.evaluate.evaluation import check_runnable, evaluate, load_graph_def
+                    output_tensor: str | None = None, progress=None, time_limit: float | None = None,
+                    memory_limit: int | None = None, **options) -> EvalResult:
+    """evaluate(model, …) through `cache`; a graph that is refused (allowlist, limits) is never stored, so it is
+    refused again on every call."""
+    from ckptlib.evaluate.evaluation import evaluate
 
     path = storage.absolute(str(model))
+    limits = make_limits(time_limit, memory_limit)
+    run = {"output_tensor": output_tensor, "progress": progress, "time_limit": limits.time_s,
+           "memory_limit": limits.memory_mb, **options}
     if cache is None:
-        return evaluate(path, mnist=mnist, allow_download=allow_download, output_tensor=output_tensor,
-                        progress=progress, **options)
-    check_runnable(load_graph_def(path), path)  # a hostile graph is refused first, cached or not
+        return evaluate(path, mnist=mnist, allow_download=allow_download, **run)
     dataset = _dataset(mnist, allow_download)
-    parts = ["eval", path, file_digest(path), dataset_digest(dataset), output_tensor, _options(options)]
-    return cache.get_or_compute(parts, lambda: evaluate(path, mnist=dataset, output_tensor=output_tensor,
-                                                        progress=progress, **options))
+    parts = ["eval", path, file_digest(path), dataset_digest(dataset), output_tensor, _options(options),
+             policy(), limits.memory_mb]
+    return cache.get_or_compute(parts, lambda: evaluate(path, mnist=dataset, **run))
 
 
 def cached_eval_history(cache: ResultCache | None, history: RunHistory, outputs, *, mnist=None,
                         allow_download: bool = False, output_tensor: str | None = None, progress=None,
+                        time_limit: float | None = None, memory_limit: int | None = None,
                         **options) -> EvalHistory:
     """eval_history(history, outputs, …) through `cache`, keyed by every checkpoint's files (.meta included)."""
     from ckptlib.evaluate.evaluation import eval_history
 
+    limits = make_limits(time_limit, memory_limit)
+    run = {"output_tensor": output_tensor, "progress": progress, "time_limit": limits.time_s,
+           "memory_limit": limits.memory_mb, **options}
     if cache is None:
-        return eval_history(history, outputs, output_tensor=output_tensor, mnist=mnist,
-                            allow_download=allow_download, progress=progress, **options)
+        return eval_history(history, outputs, mnist=mnist, allow_download=allow_download, **run)
     dataset = _dataset(mnist, allow_download)
     parts = ["eval_history", run_parts(history), list(outputs) if not isinstance(outputs, str) else outputs,
-             dataset_digest(dataset), output_tensor, _options(options)]
-    return cache.get_or_compute(parts, lambda: eval_history(history, outputs, output_tensor=output_tensor,
-                                                            mnist=dataset, progress=progress, **options))
+             dataset_digest(dataset), output_tensor, _options(options), policy(), limits.memory_mb]
+    return cache.get_or_compute(parts, lambda: eval_history(history, outputs, mnist=dataset, **run))

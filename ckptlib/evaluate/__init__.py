@@ -1,1 +1,1 @@
-"""Running graphs: freeze a checkpoint, load MNIST, plan feeds, check op safety, measure accuracy."""
+"""Running graphs, in a bounded child process: freeze a checkpoint, load MNIST, plan feeds, check op safety, score."""

@@ -55,12 +55,22 @@ def choose_device(device: str) -> DeviceChoice:
                                 "(the dashboard's 'Device' option).")
     if device == "cpu" or not gpus:
         config = tf.compat.v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
-        return DeviceChoice("/device:CPU:0", "CPU", config)
+        return DeviceChoice("/device:CPU:0", "CPU", _no_substitutions(config))
     details = tf.config.experimental.get_device_details(gpus[0])
     name = details.get("device_name")
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     config.gpu_options.allow_growth = True  # evaluation needs little memory; leave the rest to others
-    return DeviceChoice("/device:GPU:0", f"GPU:0 ({name})" if name else "GPU:0", config)
+    return DeviceChoice("/device:GPU:0", f"GPU:0 ({name})" if name else "GPU:0", _no_substitutions(config))
+
+
+def _no_substitutions(config):
+    """Grappler's implementation selector swaps a function call for another library function that declares the
+    same `api_implements`, and its function optimizer rewrites calls: run the functions opsafety vetted, as
+    they are."""
+    rewrite = config.graph_options.rewrite_options
+    rewrite.implementation_selector = rewrite.OFF
+    rewrite.function_optimization = rewrite.OFF
+    return config
 
 
 def _placed_on(run_metadata, op_name: str, device: DeviceChoice) -> str:
@@ -76,7 +86,11 @@ def _placed_on(run_metadata, op_name: str, device: DeviceChoice) -> str:
 
 
 def images_for(plan: EvalPlan, images: np.ndarray, raw_pixels: bool) -> np.ndarray:
-    """MNIST uint8 images in the input's layout and dtype, scaled to [0, 1] for float inputs unless raw."""
+    """MNIST uint8 images in the input's layout and dtype, scaled to [0, 1] for float inputs unless raw; zero
+    padding around each digit first when the input wants 32x32 (LeNet)."""
+    if plan.padding:
+        pad = plan.padding
+        images = np.pad(images.reshape(len(images), 28, 28), ((0, 0), (pad, pad), (pad, pad)))
     x = images.reshape((len(images),) + plan.example_shape)
     if np.issubdtype(plan.input_dtype, np.floating):
         x = x.astype(plan.input_dtype)

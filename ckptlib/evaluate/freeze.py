@@ -4,6 +4,12 @@
     >>> result.num_nodes, result.num_variables, result.cleared_devices
     (41, 6, ('/device:GPU:0',))
 
+Nothing of the checkpoint's graph runs: the ops the outputs need are checked against opsafety's
+allowlist before anything else, each variable's value is read from the checkpoint named (and no
+other: a .meta whose restore op reads a fixed path is not obeyed) by ckptlib's own reader, and the
+variable ops are replaced by constants holding them (constfreeze.py). The work happens in a child
+process bounded by the limits (sandbox.py), like every graph ckptlib runs.
+
 The checkpoint folder is only read: the `.pb` goes to `out` and nowhere else, and an `out` inside the
 checkpoint's folder (or any folder holding checkpoint files) is refused.
 """
@@ -14,17 +20,17 @@ import os
 import re
 from dataclasses import dataclass
 
-from ckptlib import _tf, errors
+from ckptlib import errors
 from ckptlib.errors import GraphTooLarge, NodeNotFound, UnsafeDestination
-from ckptlib.evaluate import opsafety
+from ckptlib.evaluate import constfreeze, opsafety, queues, sandbox, varkeys
+from ckptlib.evaluate.limits import make_limits
 from ckptlib.evaluate.types import FreezeResult
-from ckptlib.formats import bundle
+from ckptlib.formats import bundle, open_checkpoint
 from ckptlib.graph import scan as graphscan, metagraph
-from ckptlib.runs.resolve import open_checkpoint, resolve_prefix
+from ckptlib.runs.resolve import resolve_prefix
 
 PROTOBUF_LIMIT = 2**31 - 1  # protobuf refuses to serialize a message of 2 GB or more
 _VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
-_PARTITION = re.compile(r"/part_\d+$")
 _CHECKPOINT_FILE = re.compile(r"(^checkpoint$|\.index$|\.meta$|\.data-\d{5}-of-\d{5}$)")
 
 
@@ -49,9 +55,21 @@ def output_names(outputs) -> tuple[str, ...]:
     return names
 
 
-def freeze(checkpoint: str, outputs, out: str, *, meta: str | None = None) -> FreezeResult:
-    """Freeze `checkpoint` (prefix, one of its files, or run folder) with its `.meta` into `out`."""
+def freeze(checkpoint: str, outputs, out: str, *, meta: str | None = None, time_limit: float | None = None,
+           memory_limit: int | None = None) -> FreezeResult:
+    """Freeze `checkpoint` (prefix, one of its files, or run folder) with its `.meta` into `out`, in a child
+    process bounded by `time_limit` seconds and `memory_limit` MB (defaults: 120 s, 4096 MB)."""
     prefix = resolve_prefix(checkpoint)
+    out = check_destination(out, prefix)
+    names = output_names(outputs)
+    limits = make_limits(time_limit, memory_limit)
+    meta = os.path.abspath(os.path.expanduser(meta)) if meta else None
+    return sandbox.run_job("freeze", {"prefix": prefix, "outputs": names, "out": out, "meta": meta}, limits=limits,
+                           source=prefix, action="freeze checkpoint")
+
+
+def write_frozen(prefix: str, outputs, out: str, meta: str | None = None) -> FreezeResult:
+    """Freeze here, in this process, and write the `.pb` (what the child does for `freeze`)."""
     out = check_destination(out, prefix)
     frozen = freeze_graph_def(prefix, outputs, meta=meta)
     data = frozen.graph_def.SerializeToString(deterministic=True)
@@ -88,7 +106,8 @@ def check_destination(out: str, prefix: str) -> str:
 
 
 def freeze_graph_def(prefix: str, outputs, *, meta: str | None = None) -> FrozenGraph:
-    """Freeze in memory: restore `prefix` into its meta graph and turn the variables into constants."""
+    """Freeze in memory: the outputs' subgraph of the meta graph with its variables as constants read from
+    `prefix` (see the module docstring); nothing of the graph runs."""
     names = output_names(outputs)
     meta_path = os.path.abspath(os.path.expanduser(meta)) if meta else prefix + ".meta"
     if not os.path.isfile(meta_path):
@@ -98,71 +117,44 @@ def freeze_graph_def(prefix: str, outputs, *, meta: str | None = None) -> Frozen
             f"Cannot freeze checkpoint '{prefix}': {os.path.basename(meta_path)} is missing, and freezing needs the "
             f"graph (TF2 object-based checkpoints have none).{hint}")
     _check_files(prefix)
-    meta_def = metagraph.load_meta_graph_def(meta_path)
+    meta_def = metagraph.load_meta_graph_def(meta_path)  # parsed, never imported into a graph or run
     index = graphscan.GraphIndex(meta_def.graph_def.node)
     for name in names:
         if name not in index.nodes:
             raise NodeNotFound(f"Meta graph '{meta_path}' has no op named '{name}'."
                                + graphscan.close_matches(name, index.nodes))
+    # An input queue (Estimator's numpy_input_fn) becomes placeholders: the tensor after it is what gets fed.
+    graph_def, cut = queues.cut_queues(meta_def.graph_def, only=index.ancestors(names))
+    if cut:
+        index = graphscan.GraphIndex(graph_def.node)
     kept = index.ancestors(names)  # what the .pb will hold
-    needed = set(kept)  # what freezing runs
-    if meta_def.HasField("saver_def"):
-        needed |= index.ancestors([graphscan.node_name(meta_def.saver_def.restore_op_name)])
-    _check_safe(meta_def, needed, meta_path)
+    opsafety.check_graph(graph_def, meta_path, opsafety.COMPUTE_OPS | opsafety.VARIABLE_OPS,
+                         [index.nodes[n] for n in sorted(kept)], action="freeze")
     variables = sorted(n for n in kept if index.nodes[n].op in _VARIABLE_OPS)
-    _check_size(prefix, variables, sum(index.nodes[n].ByteSize() for n in kept))
-    # Pins on the saver's own ops (TF puts RestoreV2 on /device:CPU:0) do not reach the .pb: not reported.
+    keys = varkeys.checkpoint_keys(meta_def, variables)
+    _check_size(prefix, keys, sum(index.nodes[n].ByteSize() for n in kept))
     pins = tuple(sorted({index.nodes[n].device for n in kept if index.nodes[n].device}))
-    graph_def = _restore_and_convert(prefix, meta_def, names, bool(variables))
-    if graph_def.ByteSize() > PROTOBUF_LIMIT:
+    values = constfreeze.read_values(prefix, index, variables, keys)
+    frozen = constfreeze.to_constants(graph_def, names, values, index)
+    for node in frozen.node:  # pins to /GPU:0 or /job:worker need not exist where the .pb runs
+        node.device = ""
+    if frozen.ByteSize() > PROTOBUF_LIMIT:
         raise GraphTooLarge(f"Cannot freeze checkpoint '{prefix}': the frozen graph would be "
-                            f"{graph_def.ByteSize()} bytes, over protobuf's 2 GB limit.")
-    return FrozenGraph(graph_def, prefix, meta_path, names, pins, len(variables))
+                            f"{frozen.ByteSize()} bytes, over protobuf's 2 GB limit.")
+    return FrozenGraph(frozen, prefix, meta_path, names, pins, len(variables))
 
 
 def _check_files(prefix: str) -> None:
-    """Name a missing or truncated data shard up front: TF's restore error hides it in a long message."""
+    """Name a missing or truncated data shard up front, before any tensor is read."""
     problems = bundle.read_index(prefix).shard_problems()
     if problems:
         raise errors.IncompleteCheckpoint(f"Cannot freeze checkpoint '{prefix}': {' '.join(problems)}")
 
 
-def _check_safe(meta_def, needed: set[str], meta_path: str) -> None:
-    """Freezing runs the outputs' variables and the saver's restore op: vet exactly those ops."""
-    nodes = [n for n in meta_def.graph_def.node if n.name in needed]
-    opsafety.check_graph(meta_def.graph_def, meta_path, opsafety.COMPUTE_OPS | opsafety.RESTORE_OPS, nodes)
-
-
-def _check_size(prefix: str, variables: list[str], graph_bytes: int) -> None:
+def _check_size(prefix: str, keys: dict[str, varkeys.VariableKey], graph_bytes: int) -> None:
     stored = {v.name: v.nbytes for v in open_checkpoint(prefix).variables}
-    keys = {_PARTITION.sub("", v) for v in variables}
-    estimate = graph_bytes + sum(stored.get(k, 0) for k in keys)
+    estimate = graph_bytes + sum(stored.get(k, 0) for k in {key.key for key in keys.values()})
     if estimate > PROTOBUF_LIMIT:
         raise GraphTooLarge(
             f"Cannot freeze checkpoint '{prefix}': its variables and graph come to about {estimate / 2**30:.2f} GB, "
             "over protobuf's 2 GB limit for one GraphDef; freeze fewer outputs or keep the checkpoint.")
-
-
-def _restore_and_convert(prefix: str, meta_def, names: tuple[str, ...], has_variables: bool):
-    tf = _tf.tf()
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    config = v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
-    with _tf.quiet_tf_logs(), _tf.map_tf_errors(prefix, "freeze checkpoint"), graph.as_default():
-        try:
-            # The .meta may pin ops to devices this machine lacks (/GPU:0, /job:worker): clear them all.
-            saver = v1.train.import_meta_graph(meta_def, clear_devices=True)
-        except (KeyError, ValueError) as exc:  # a collection or input naming what the graph lacks
-            raise errors.CorruptCheckpoint(
-                f"Cannot freeze checkpoint '{prefix}': its meta graph does not import: {exc}") from exc
-        with v1.Session(graph=graph, config=config) as sess:
-            if has_variables:
-                if saver is None:  # a meta graph without saver_def: save/restore by variable names
-                    if not graph.get_collection("variables"):
-                        raise errors.UnsupportedFormat(
-                            f"Cannot freeze checkpoint '{prefix}': its graph has variables but neither a saver "
-                            "nor a 'variables' collection, so they cannot be restored.")
-                    saver = v1.train.Saver(var_list=graph.get_collection("variables"))
-                saver.restore(sess, prefix)
-            graph_def = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), list(names))
-        return v1.graph_util.extract_sub_graph(graph_def, list(names))

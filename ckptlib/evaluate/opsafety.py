@@ -3,9 +3,13 @@
 # A frozen .pb from elsewhere is code: ReadFile/WriteFile/MatchingFiles, Save/Restore, PyFunc,
 # PrintV2 to a file, readers, queues and datasets would all run with the user's rights. So
 # evaluation allows a list of compute ops and nothing else; an op that is not listed is refused,
-# not guessed about. Function calls (PartitionedCall, If, While, Case) are allowed only when every
-# function they name is in the graph's library and passes the same check: TensorFlow can also
-# instantiate a bare op name as a function, which would bypass the list.
+# not guessed about. Everything that can run is checked: every function of the graph's library
+# (Grappler's implementation selector may swap a call for any function that declares the same
+# `api_implements`, so reachability is no guarantee; it is also turned off, see batches.py), and
+# every function named anywhere in an attribute, at any depth: `func` attrs, lists of them, and the
+# NameAttrList values nested inside those (a function handed to another through its attributes
+# runs when the callee refers to it). A name that is not in the library is refused: TensorFlow can
+# also instantiate a bare op name as a function, which would bypass the list.
 #
 # What is listed, and why (every name is a registered op of TensorFlow 2.21; tests check it):
 # - math, nn, array, image-resize and comparison ops: tensors in, tensors out.
@@ -30,6 +34,8 @@
 # (uninitialised memory), collective and send/recv ops, and every op ckptlib does not know.
 
 from __future__ import annotations
+
+import hashlib
 
 from ckptlib.errors import ForbiddenOps
 
@@ -74,11 +80,9 @@ AsString ReduceJoin RegexFullMatch RegexReplace StaticRegexFullMatch StaticRegex
 StringJoin StringLength StringLower StringSplitV2 StringStrip StringToNumber StringUpper Substr
 DecodeBmp DecodeGif DecodeImage DecodeJpeg DecodePng DecodeRaw
 """.split())
-# Freezing additionally runs restore and reads variables (the meta graph's own saver, checked too).
-RESTORE_OPS = frozenset("""
-RestoreV2 Restore RestoreSlice Assign AssignVariableOp VariableV2 Variable VarHandleOp ReadVariableOp
-VarIsInitializedOp IsVariableInitialized ShardedFilename
-""".split())
+# What freezing replaces by constants read from the checkpoint with ckptlib's reader: these never run
+# (the meta graph's saver and initialisers are not run either, so they need no vetting).
+VARIABLE_OPS = frozenset("VariableV2 Variable VarHandleOp ReadVariableOp ResourceGather ResourceGatherNd".split())
 # PrintV2's destinations that are not files (tensorflow/core/kernels/logging_ops.cc).
 _PRINT_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
 
@@ -93,12 +97,19 @@ def _attr_problem(node) -> str | None:
 
 
 def forbidden_ops(graph_def, allowed: frozenset[str] = COMPUTE_OPS, nodes=None) -> list[str]:
-    """'name (Op)' for every node outside `allowed`: among `nodes` (default: the whole graph) and in
-    every library function they call, directly or through other functions."""
+    """'name (Op)' for every node outside `allowed`: among `nodes` (default: the whole graph), in every
+    function they name (directly or through other functions, at any attribute depth) and in every function
+    that declares it implements an API; with the whole graph, in every function of its library."""
     library = {f.signature.name: f for f in graph_def.library.function}
     bad: list[str] = []
-    todo: list[str] = []
     seen: set[str] = set()
+    todo = [name for name, f in library.items() if nodes is None or _implements(f)]
+
+    def call(func: str, label: str) -> None:
+        if func not in library:
+            bad.append(f"{label} calls '{func}', which is not a function of the graph")
+        elif func not in seen and func not in todo:
+            todo.append(func)
 
     def check(items, where: str) -> None:
         for node in items:
@@ -107,36 +118,53 @@ def forbidden_ops(graph_def, allowed: frozenset[str] = COMPUTE_OPS, nodes=None) 
                 bad.append(label)
             elif node.op not in library and (problem := _attr_problem(node)):
                 bad.append(f"{label} {problem}")
-            calls = _functions(node) + ([node.op] if node.op in library else [])
-            for func in calls:
-                if func not in library:
-                    bad.append(f"{label} calls '{func}', which is not a function of the graph")
-                elif func not in seen:
-                    seen.add(func)
-                    todo.append(func)
+            for func in ([node.op] if node.op in library else []) + attr_functions(node.attr):
+                call(func, label)
 
     check(graph_def.node if nodes is None else nodes, "")
     while todo:
         name = todo.pop()
-        check(library[name].node_def, f"function {name}: ")
+        seen.add(name)
+        function = library[name]
+        for func in attr_functions(function.attr):  # a function's own attributes may name others
+            call(func, f"function {name}")
+        check(function.node_def, f"function {name}: ")
     return bad
 
 
-def _functions(node) -> list[str]:
-    names = []
-    for value in node.attr.values():
-        if value.WhichOneof("value") == "func":
-            names.append(value.func.name)
-        elif value.WhichOneof("value") == "list":
-            names.extend(f.name for f in value.list.func)
+def attr_functions(attrs) -> list[str]:
+    """Every function named in an attribute map: `func` values, lists of them, and the NameAttrLists nested
+    in their own attributes, at any depth."""
+    names: list[str] = []
+    todo = list(attrs.values())
+    while todo:
+        value = todo.pop()
+        kind = value.WhichOneof("value")
+        funcs = [value.func] if kind == "func" else list(value.list.func) if kind == "list" else []
+        for func in funcs:
+            names.append(func.name)
+            todo.extend(func.attr.values())
     return names
 
 
-def check_graph(graph_def, source: str, allowed: frozenset[str] = COMPUTE_OPS, nodes=None, limit: int = 12) -> None:
+def _implements(function) -> bool:
+    """Whether a library function says it implements an API (`api_implements`, `_implements`...): the
+    optimizer may put it in place of a call to another function."""
+    return any("implements" in key for key in function.attr)
+
+
+def check_graph(graph_def, source: str, allowed: frozenset[str] = COMPUTE_OPS, nodes=None, limit: int = 12,
+                action: str = "run") -> None:
     """Raise ForbiddenOps listing the offending ops, or return when every op that would run is allowed."""
     bad = forbidden_ops(graph_def, allowed, nodes)
     if bad:
         shown = ", ".join(bad[:limit]) + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
         raise ForbiddenOps(
-            f"Refusing to run '{source}': it holds ops that can read or write files, the network or "
+            f"Refusing to {action} '{source}': it holds ops that can read or write files, the network or "
             f"processes, or that ckptlib does not know to be pure computation: {shown}.")
+
+
+def policy() -> str:
+    """A digest of what this allowlist accepts: results cached under another policy are not reused."""
+    text = " ".join(sorted(COMPUTE_OPS)) + "|" + " ".join(sorted(_PRINT_STREAMS)) + "|nested-v2"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -15,6 +15,9 @@ from ckptlib.graph import scan as graphscan
 
 PIXELS = 784
 _DEFAULT_LAYOUTS = {1: (784,), 2: (28, 28), 3: (28, 28, 1)}
+# LeNet-5 wants 32x32 digits: the LeNet tutorials zero-padded MNIST by 2 pixels on each side.
+LENET_PAD = 2
+_PADDED_PIXELS = (28 + 2 * LENET_PAD) ** 2
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,11 @@ class EvalPlan:
     labels_one_hot: bool
     labels_dtype: np.dtype | None
     metric: str | None
+    padding: int = 0  # zero pixels added on each side of every 28x28 digit before the reshape
 
 
 def example_shape(tensor) -> tuple[int, ...] | None:
-    """The per-image layout an input placeholder wants, or None when 784 pixels cannot fit it."""
+    """The per-image layout an input placeholder wants, or None when 784 pixels (or 32x32 padded) cannot fit it."""
     shape = static_shape(tensor)
     if shape is None:
         return (PIXELS,)
@@ -45,13 +49,20 @@ def example_shape(tensor) -> tuple[int, ...] | None:
     known = math.prod(d for d in dims if d is not None)
     unknown = [i for i, d in enumerate(dims) if d is None]
     if not unknown:
-        return tuple(dims) if known == PIXELS else None
+        return tuple(dims) if known == PIXELS or padding_for(dims) else None
     if len(unknown) == 1 and known and PIXELS % known == 0:
         return tuple(PIXELS // known if d is None else d for d in dims)
     default = _DEFAULT_LAYOUTS.get(len(dims))
     if default and all(d is None or d == e for d, e in zip(dims, default)):
         return default
     return None
+
+
+def padding_for(dims) -> int:
+    """LENET_PAD for a 32x32 layout ([32, 32], [32, 32, 1], [1, 32, 32], [1024]), else 0."""
+    side = 28 + 2 * LENET_PAD
+    squeezed = tuple(d for d in dims if d != 1)
+    return LENET_PAD if squeezed in ((side, side), (_PADDED_PIXELS,)) else 0
 
 
 def _usable_output(tensor) -> bool:
@@ -68,6 +79,10 @@ def choose_output(graph, graph_def, source: str, output: str | None, roles: dict
     else the deepest op downstream of the input giving [N, 10] float scores or [N] integer class ids."""
     if output:
         tensor = find_tensor(graph, output, "output", source)
+        # Named on purpose: an ArgMax over an unknown-rank input has no static shape, and its batch of class
+        # ids (or scores) is checked when it comes out.
+        if static_shape(tensor) is None and (tensor.dtype.is_integer or tensor.dtype.is_floating):
+            return tensor
         if not _usable_output(tensor):
             raise BadGraphIO(f"Output {describe(tensor)} of '{source}' is neither [N, 10] scores (logits or "
                              "probabilities) nor [N] integer class ids.")
@@ -115,7 +130,8 @@ def choose_input(graph, source: str, output, given: str | None, roles: dict[str,
     if given:
         tensor = find_tensor(graph, given, "input", source)
         if example_shape(tensor) is None:
-            raise BadGraphIO(f"Input {describe(tensor)} of '{source}' cannot take 784 pixels per image.")
+            raise BadGraphIO(f"Input {describe(tensor)} of '{source}' cannot take 784 pixels per image "
+                             "(nor 32x32 with MNIST padded by 2).")
         return tensor
     placeholders = [op.outputs[0] for op in ancestors([output]) if op.type in graphscan.PLACEHOLDERS]
     fits = [t for t in placeholders if t.dtype.is_floating and example_shape(t) is not None
@@ -124,7 +140,7 @@ def choose_input(graph, source: str, output, given: str | None, roles: dict[str,
         fits = [t for t in fits if roles.get(t.op.name) == "input"] or fits
     if len(fits) != 1:
         listed = ", ".join(describe(t) for t in sorted(placeholders, key=lambda t: t.name)) or "none"
-        problem = "several could be the image input" if fits else "none takes 784 float pixels per image"
+        problem = "several could be the image input" if fits else "none takes 784 (or 32x32) float pixels per image"
         raise BadGraphIO(f"Cannot find the input of '{source}' automatically: {problem} (placeholders the output "
                          f"depends on: {listed}). Name it with --input (the dashboard's 'Input tensor' option).")
     return fits[0]
@@ -148,10 +164,12 @@ def make_plan(graph, graph_def, source: str, *, input_tensor=None, output_tensor
     label_op = labels_tensor.op.name if labels_tensor is not None else None
     planned = plan_feeds(graph, source, ancestors(fetches), inp, label_op, dict(feeds or {}), roles)
     shape = static_shape(inp)
+    layout = example_shape(inp)
     return EvalPlan(
-        input=inp.name, example_shape=example_shape(inp), input_dtype=inp.dtype.as_numpy_dtype,
+        input=inp.name, example_shape=layout, input_dtype=inp.dtype.as_numpy_dtype,
         fixed_batch=shape[0] if shape else None, output=out.name,
         output_is_ids=out.dtype.is_integer, feeds=planned,
         labels=labels_tensor.name if labels_tensor is not None else None, labels_one_hot=one_hot,
         labels_dtype=labels_dtype, metric=metric_tensor.name if metric_tensor is not None else None,
+        padding=0 if math.prod(layout) == PIXELS else padding_for(layout),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ckptlib.errors import NodeNotFound
+from ckptlib.evaluate.queues import component_name
 from ckptlib.graph import scan as graphscan
 
 
@@ -16,6 +17,8 @@ def find_tensor(graph, name: str, what: str, source: str):
     ops = ops_by_name(graph)
     op_name, _, index = name.partition(":")
     op = ops.get(op_name)
+    if op is None and component_name(op_name, int(index or 0)) in ops:  # a dequeue output, now a placeholder
+        op, index = ops[component_name(op_name, int(index or 0))], "0"
     if op is None or not op.outputs or int(index or 0) >= len(op.outputs):
         raise NodeNotFound(f"Graph '{source}' has no {what} tensor '{name}'." + graphscan.close_matches(op_name, ops))
     return op.outputs[int(index or 0)]

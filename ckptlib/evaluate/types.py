@@ -1,10 +1,27 @@
-"""Frozen dataclasses of freezing and evaluation: results, the test set, accuracy over a run."""
+"""Frozen dataclasses of freezing and evaluation: limits, results, the test set, accuracy over a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ckptlib.runs.types import SkippedCheckpoint
+
+
+DEFAULT_TIME_S = 120
+DEFAULT_MEMORY_MB = 4096
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the child process that runs a graph may use: seconds per graph and megabytes of memory."""
+
+    time_s: float = DEFAULT_TIME_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+    @property
+    def doc(self) -> dict:
+        """{"time_s", "memory_mb"} for JSON documents."""
+        return {"time_s": self.time_s, "memory_mb": self.memory_mb}
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,7 @@ class EvalResult:
     batch_size: int
     raw_pixels: bool = False
     misclassified: tuple[tuple[int, int, int], ...] = ()  # (test index, true, predicted), the first ones
+    padding: int = 0  # zero pixels added on each side of the 28x28 digits (2 for a 32x32 LeNet input)
 
     @property
     def num_correct(self) -> int:

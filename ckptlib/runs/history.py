@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
-from ckptlib.runs import keras_run, retention
+from ckptlib.runs import keras_run, retention, v1_run
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
@@ -110,6 +110,7 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
         entries.append(_entry(run_dir, name, found, name in listed, name == latest, (when, source),
                               None if ignore_file_times else preserved_until, read_step, state is not None,
                               name_steps.get(name)))
+    entries = v1_run.with_v1_files(run_dir, entries, state is not None)  # TF <= 0.11: one file, no .index
     entries, unmanaged = keras_run.explain_unmanaged_saves(entries, stamps, state)
     notes.extend([n for n in (steps_note if any(name_steps.values()) else None, unmanaged) if n] + keras_notes)
     entries.extend(keras)

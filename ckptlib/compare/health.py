@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ckptlib.compare.diff import Progress
+from ckptlib.compare.pairing import pair_key
 from ckptlib.compare.trends import run_trends
 from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS, HealthFlag, RunHealth, RunTrends, TrendPoint
 from ckptlib.compare.types import VariableTrend
@@ -30,7 +31,7 @@ def checkpoint_health(ckpt: Checkpoint, include_optimizer: bool = False) -> tupl
             continue
         stats = variable_stats(ckpt, info.name)  # streamed: large tensors are never held whole
         if stats.nan or stats.inf:
-            flags.append(HealthFlag(ckpt.prefix, None, info.name, "nan_inf",
+            flags.append(HealthFlag(ckpt.prefix, None, pair_key(info), "nan_inf",
                                     f"{stats.nan} NaN and {stats.inf} Inf of {info.num_elements} values."))
     return tuple(flags)
 

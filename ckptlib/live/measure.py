@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from ckptlib import errors
 from ckptlib.compare.diff import diff_checkpoints
 from ckptlib.compare.health import checkpoint_health
+from ckptlib.compare.pairing import pair_key
 from ckptlib.compare.types import CheckpointDiff, HealthFlag
 from ckptlib.formats import Checkpoint
 from ckptlib.formats.types import VariableInfo
@@ -66,13 +67,14 @@ def _norms(ckpt: Checkpoint, previous: Reported | None) -> dict[str, _Norm]:
     for info in ckpt.variables:
         if not examined(info):
             continue
+        key = pair_key(info)  # the real name where the file has one: a Keras model's positional keys shift
         signature = (info.dtype, info.shape, info.nbytes, ckpt.checksum(info.name))
-        kept = previous.norms.get(info.name) if previous is not None else None
+        kept = previous.norms.get(key) if previous is not None else None
         if kept is not None and signature[3] is not None and kept.signature == signature:
-            found[info.name] = kept  # the same stored bytes as last time: nothing to read
+            found[key] = kept  # the same stored bytes as last time: nothing to read
             continue
         stats = variable_stats(ckpt, info.name)  # streamed chunk by chunk
-        found[info.name] = _Norm(signature, stats.l2, stats.nan, stats.inf)
+        found[key] = _Norm(signature, stats.l2, stats.nan, stats.inf)
     return found
 
 
@@ -124,8 +126,8 @@ def _rel_changes(diff: CheckpointDiff, previous: Reported) -> list[tuple[str, fl
         rel = row.rel_change
         if rel is None and row.by == "checksum":
             # diff leaves rel_change null for a crc32c match (||a|| unread); we know ||a|| from last time.
-            kept = previous.norms.get(row.name_a or row.name)
+            kept = previous.norms.get(row.display_name or "") or previous.norms.get(row.name_a or row.name)
             rel = 0.0 if kept is not None and kept.l2 else None
         if rel is not None:
-            pairs.append((row.name, float(rel)))
+            pairs.append((row.display_name or row.name, float(rel)))
     return pairs

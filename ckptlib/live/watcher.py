@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ckptlib import errors, storage
-from ckptlib.compare.health import DEFAULT_COLLAPSE, DEFAULT_JUMP
+from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP
 from ckptlib.formats import Checkpoint, bundle, open_checkpoint
 from ckptlib.live.listing import Fingerprint, Listing, list_run
 from ckptlib.live.measure import Reported, measure
 from ckptlib.live.types import WatchEvent
+from ckptlib.runs import keras_run
 from ckptlib.runs.types import SkippedCheckpoint
 
 MAX_BACKOFF = 8  # remote runs: the poll interval doubles while nothing changes, up to this many times
@@ -48,8 +49,10 @@ class _Ready:
 
     @property
     def time(self) -> float | None:
-        index = self.fingerprint.index
-        return index[2] if index else None
+        index = self.fingerprint.index  # a Keras file has none: its newest file's mtime
+        stamps = [index] if index else list(self.fingerprint.files)
+        times = [s[2] for s in stamps if s[2] is not None]
+        return max(times) if times else None
 
 
 class RunWatcher:
@@ -94,9 +97,11 @@ class RunWatcher:
                 del table[name]  # gone: if the prefix comes back it is looked at afresh
         if last is None:
             return []  # nothing is stable before a second look
-        return sorted(name for name, found in listing.prefixes.items()
-                      if found.index is not None and not found.temp and last.prefixes.get(name) == found
-                      and self._done.get(name) != found)
+        bundles = [name for name, found in listing.prefixes.items()
+                   if found.index is not None and not found.temp and last.prefixes.get(name) == found]
+        # ModelCheckpoint writes a Keras file whole and closes it: stable over two polls means finished.
+        return sorted(name for name in set(bundles) | set(listing.stable_keras(last))
+                      if self._done.get(name) != listing.prefixes[name])
 
     def read(self, names: list[str]) -> Iterator[WatchEvent]:
         """Open the prefixes `scan` named and yield the events of the complete, new ones by step."""
@@ -119,6 +124,8 @@ class RunWatcher:
         if found is None:  # not from this watcher's last scan
             return None
         prefix = storage.join(self.run, name)
+        if found.keras:
+            return self._open_keras(name, prefix, found)
         try:
             key = (name, _index_key(prefix, found))
             if key in self._reported:  # touched or copied again, same index: reported already
@@ -137,10 +144,24 @@ class RunWatcher:
             self._failure(name, found, _step_from_name(name), exc)
             return None
 
+    def _open_keras(self, name: str, prefix: str, found: Fingerprint) -> _Ready | None:
+        """A Keras file: keyed by its files' sizes and mtimes (no index to hash), stepped by its name."""
+        key = (name, repr(found.files))
+        if key in self._reported:
+            self._done[name] = found
+            return None
+        names = [n for n, f in self._last.prefixes.items() if f.keras]
+        step = keras_run.name_steps(names)[0].get(name)
+        try:
+            return _Ready(name, found, key, open_checkpoint(prefix), step)
+        except (errors.CkptError, OSError) as exc:
+            self._failure(name, found, step, exc)
+            return None
+
     def _failure(self, name: str, found: Fingerprint, step: int | None, exc: Exception) -> None:
         prefix = storage.join(self.run, name)
         try:
-            still_there = storage.exists(prefix + ".index")
+            still_there = storage.exists(prefix if found.keras else prefix + ".index")
         except OSError:
             still_there = False
         if not still_there:

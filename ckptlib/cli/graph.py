@@ -1,22 +1,20 @@
 """Subcommands `graph`, `freeze`, `eval`, `eval-history`: their arguments, and text for people.
 
 cli.py wires them in: `cli_graph.add_subcommands(sub)` and `HANDLERS.update(cli_graph.HANDLERS)`;
-each handler returns (json_document, text) or raises CkptError, like cli.py's own.
+each handler returns (json_document, text) or raises CkptError, like cli.py's own. Building the parser
+imports nothing heavy: what needs numpy (feeds, limits, reports, run histories) is imported by the handlers.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ckptlib import errors
-from ckptlib.cli import graph_docs, report
 from ckptlib.cli.cacheopt import add_cache_option, result_cache
 from ckptlib.cli.textfmt import human_bytes, table
-from ckptlib.evaluate.feeds import parse_feeds
-from ckptlib.evaluate.limits import make_limits
 from ckptlib.evaluate.types import DEFAULT_MEMORY_MB, DEFAULT_TIME_S
-from ckptlib.runs.history import load_history
 
 _EVAL_OPTIONS = (
     (("--input",), {"metavar": "T", "help": "input placeholder (default: the one float placeholder of 784 values)"}),
@@ -63,8 +61,10 @@ def add_subcommands(sub) -> None:
     freeze.add_argument("--out", required=True, metavar="FILE.pb", help="where to write (not a checkpoint folder)")
     for flags, kwargs in _LIMIT_OPTIONS:
         freeze.add_argument(*flags, **kwargs)
-    evaluate = command("eval", "accuracy of a frozen .pb on the MNIST test set")
-    evaluate.add_argument("model", metavar="MODEL.pb")
+    evaluate = command("eval", "accuracy of a frozen .pb or a SavedModel's signature on the MNIST test set")
+    evaluate.add_argument("model", metavar="MODEL.pb", help="a frozen GraphDef .pb, or a SavedModel folder")
+    evaluate.add_argument("--signature", metavar="NAME", help="SavedModel only: the signature to run (default "
+                                                              "serving_default); --input/--output name its keys")
     history = command("eval-history", "accuracy of every checkpoint of a run (frozen in memory)")
     history.add_argument("run", metavar="RUN_DIR")
     history.add_argument("--outputs", required=True, metavar="N", help="output op name(s) to freeze")
@@ -92,6 +92,8 @@ def _progress(label: str, when_piped: bool = False):
 
 
 def _eval_options(args) -> dict:
+    from ckptlib.evaluate.feeds import parse_feeds
+
     limits = _limits(args)
     return {"input_tensor": args.input, "limit": args.limit, "device": args.device, "feeds": parse_feeds(args.feed),
             "labels": args.labels, "metric": args.metric, "raw_pixels": args.raw_pixels,
@@ -99,6 +101,8 @@ def _eval_options(args) -> dict:
 
 
 def _limits(args):
+    from ckptlib.evaluate.limits import make_limits
+
     return make_limits(args.time_limit, args.memory_limit)
 
 
@@ -116,6 +120,7 @@ def _tensors_text(tensors) -> str:
 
 
 def _graph(args):
+    from ckptlib.cli import graph_docs
     from ckptlib.graph.savedmodel_info import describe_graph_node as describe_node
     from ckptlib.graph.savedmodel_info import read_graph_info as read_meta_graph
 
@@ -165,6 +170,7 @@ def _graph(args):
 
 
 def _freeze(args):
+    from ckptlib.cli import report
     from ckptlib.evaluate.freeze import freeze
 
     limits = _limits(args)
@@ -178,12 +184,24 @@ def _freeze(args):
 
 def _eval(args):
     from ckptlib.cache.evaluations import cached_evaluate  # imports TensorFlow only on a miss
+    from ckptlib.cli import report
+    from ckptlib.evaluate.savedmodel_eval import DEFAULT_SIGNATURE, saved_model_folder
+    from ckptlib.storage import absolute, isdir
 
-    result = cached_evaluate(result_cache(args), args.model, output_tensor=args.output, mnist=args.mnist,
-                             allow_download=args.download, progress=_progress("eval"), **_eval_options(args))
+    signature = None
+    if saved_model_folder(args.model) is not None or isdir(absolute(args.model)):
+        signature = args.signature or DEFAULT_SIGNATURE
+        result = _cached_saved_model(args, signature)
+    elif args.signature:
+        raise errors.UnsupportedFormat(f"Cannot evaluate '{absolute(args.model)}': --signature applies to a "
+                                       "SavedModel folder, and this is a file.")
+    else:
+        result = cached_evaluate(result_cache(args), args.model, output_tensor=args.output, mnist=args.mnist,
+                                 allow_download=args.download, progress=_progress("eval"), **_eval_options(args))
     feeds = ", ".join(f"{k}={v}" for k, v in result.feeds) or "-"
     padded = f" (digits padded by {result.padding} pixels to 32x32)" if result.padding else ""
-    lines = [f"model:     {result.model}", f"dataset:   {result.dataset_source}, {result.num_examples} images",
+    lines = [f"model:     {result.model}" + (f" (signature {signature})" if signature else ""),
+             f"dataset:   {result.dataset_source}, {result.num_examples} images",
              f"input:     {result.input}{padded}", f"output:    {result.output} ({result.output_kind})",
              f"feeds:     {feeds}", f"device:    {result.device}, {result.images_per_second:,.0f} images/s",
              f"accuracy:  {result.accuracy:.2%} ({result.num_correct}/{result.num_examples})"]
@@ -194,7 +212,43 @@ def _eval(args):
     lines.append("confusion (rows: true digit, columns: predicted):")
     lines += _matrix(result.confusion)
     doc = _with_limits(report.eval_doc(result), args)
-    return {**doc, "padding": result.padding}, "\n".join(lines)
+    return {**doc, "padding": result.padding, **({"signature": signature} if signature else {})}, "\n".join(lines)
+
+
+def _cached_saved_model(args, signature: str):
+    """evaluate_saved_model through the result cache, keyed by saved_model.pb, the variables bundle's files,
+    the images, the signature and the options (cache/evaluations.py does the same for a .pb)."""
+    from ckptlib.cache.evaluations import dataset_digest, file_digest
+    from ckptlib.evaluate.evaluation import evaluate_saved_model
+    from ckptlib.evaluate.mnist import load_mnist_test
+    from ckptlib.evaluate.opsafety import policy
+    from ckptlib.evaluate.savedmodel_eval import require_folder
+
+    folder = require_folder(args.model)
+    options = {**_eval_options(args), "input_key": args.input, "output_key": args.output}
+    del options["input_tensor"]
+
+    def run(dataset):
+        return evaluate_saved_model(folder, signature, mnist=dataset, allow_download=args.download,
+                                    progress=_progress("eval"), **options)
+
+    cache = result_cache(args)
+    if cache is None or "://" in folder:  # a bucket: its files are not hashed here
+        return run(args.mnist)
+    dataset = load_mnist_test(args.mnist, allow_download=args.download)
+    # The time limit does not change a result that was computed; the memory limit may refuse a graph.
+    key_options = {k: v for k, v in options.items() if k != "time_limit"}
+    parts = ["eval-saved-model", folder, [file_digest(f) for f in _saved_model_files(folder)],
+             dataset_digest(dataset), signature, json.dumps(key_options, sort_keys=True, default=str), policy()]
+    return cache.get_or_compute(parts, lambda: run(dataset))
+
+
+def _saved_model_files(folder: str) -> list[str]:
+    """saved_model.pb and the files of its variables bundle: what the evaluation reads."""
+    variables = os.path.join(folder, "variables")
+    names = sorted(os.listdir(variables)) if os.path.isdir(variables) else []
+    return [os.path.join(folder, "saved_model.pb")] + [os.path.join(variables, n) for n in names
+                                                       if os.path.isfile(os.path.join(variables, n))]
 
 
 def _matrix(rows) -> list[str]:
@@ -207,6 +261,8 @@ def _matrix(rows) -> list[str]:
 
 def _eval_history(args):
     from ckptlib.cache.evaluations import cached_eval_history
+    from ckptlib.cli import report
+    from ckptlib.runs.history import load_history
 
     history = cached_eval_history(result_cache(args), load_history(args.run), args.outputs,
                                   output_tensor=args.output, mnist=args.mnist, allow_download=args.download,

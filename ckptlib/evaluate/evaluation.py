@@ -1,4 +1,4 @@
-"""Evaluate a frozen GraphDef (or a checkpoint, or a whole run) on the MNIST test set, in a bounded child process.
+"""Evaluate a frozen GraphDef (or a SavedModel's signature, a checkpoint, a whole run) on MNIST, in a bounded child.
 
     >>> result = evaluate("/tmp/model.pb", mnist="/data/mnist_data")
     >>> result.accuracy, result.device, result.feeds
@@ -22,6 +22,7 @@ from ckptlib.evaluate import sandbox
 from ckptlib.evaluate.freeze import check_destination, output_names
 from ckptlib.evaluate.graphfile import check_runnable, load_graph_def  # noqa: F401 - re-exported, static checks
 from ckptlib.evaluate.limits import make_limits
+from ckptlib.evaluate.savedmodel_eval import DEFAULT_SIGNATURE, require_folder, saved_model_folder
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.runs.history import load_history
 from ckptlib.runs.resolve import resolve_prefix
@@ -40,14 +41,38 @@ def evaluate(model: str, *, input_tensor: str | None = None, output_tensor: str 
              feeds: dict | None = None, labels: str | None = None, metric: str | None = None,
              raw_pixels: bool = False, batch_size: int = 1000, allow_download: bool = False,
              progress: evalrun.Progress | None = None, time_limit: float | None = None,
-             memory_limit: int | None = None) -> EvalResult:
-    """Accuracy of the frozen graph `model` (.pb) on the MNIST test set; see the module docstring."""
+             memory_limit: int | None = None, signature: str | None = None) -> EvalResult:
+    """Accuracy of the frozen graph `model` (.pb) on the MNIST test set; see the module docstring. A SavedModel
+    folder is evaluated through `signature` (default 'serving_default'; see evaluate_saved_model)."""
     path = storage.absolute(str(model))
-    options = {"input_tensor": input_tensor, "output_tensor": output_tensor, "limit": limit, "device": device,
-               "feeds": dict(feeds or {}), "labels": labels, "metric": metric, "raw_pixels": raw_pixels,
-               "batch_size": batch_size}
+    options = {"limit": limit, "device": device, "feeds": dict(feeds or {}), "labels": labels, "metric": metric,
+               "raw_pixels": raw_pixels, "batch_size": batch_size}
+    if signature is not None or saved_model_folder(path) is not None or storage.isdir(path):
+        return evaluate_saved_model(path, signature or DEFAULT_SIGNATURE, input_key=input_tensor,
+                                    output_key=output_tensor, mnist=mnist, allow_download=allow_download,
+                                    progress=progress, time_limit=time_limit, memory_limit=memory_limit, **options)
+    options.update(input_tensor=input_tensor, output_tensor=output_tensor)
     return sandbox.run_job("evaluate_file", {"model": path, "mnist": _dataset(mnist), "allow_download": allow_download,
                                              "options": options},
+                           limits=make_limits(time_limit, memory_limit), source=path, action="evaluate",
+                           progress=progress)
+
+
+def evaluate_saved_model(folder: str, signature: str = DEFAULT_SIGNATURE, *, input_key: str | None = None,
+                         output_key: str | None = None, mnist=None, allow_download: bool = False, progress=None,
+                         time_limit: float | None = None, memory_limit: int | None = None, **options) -> EvalResult:
+    """Accuracy of a SavedModel's `signature` on MNIST: its input and output are the signature's (`input_key`,
+    `output_key` choose among several). The child freezes the signature from saved_model.pb and the variables
+    bundle without tf.saved_model.load, so none of the model's restore or save code runs (savedmodel_eval.py).
+
+        >>> evaluate_saved_model("export/1", limit=1000).accuracy
+        0.912
+    """
+    path = require_folder(folder)
+    options.setdefault("feeds", {})
+    return sandbox.run_job("evaluate_saved_model",
+                           {"folder": path, "signature": signature, "input_key": input_key, "output_key": output_key,
+                            "mnist": _dataset(mnist), "allow_download": allow_download, "options": options},
                            limits=make_limits(time_limit, memory_limit), source=path, action="evaluate",
                            progress=progress)
 

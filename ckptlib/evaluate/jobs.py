@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 from ckptlib import _tf, errors
-from ckptlib.evaluate import batches, graphfile, running
+from ckptlib.evaluate import batches, graphfile, running, savedmodel_eval
 from ckptlib.evaluate.freeze import freeze_graph_def, output_names, write_frozen
 from ckptlib.evaluate.limits import apply_memory_limit
 from ckptlib.evaluate.types import Limits
@@ -43,6 +44,21 @@ def evaluate_graph(channel, limits: Limits, graph_bytes: bytes, source: str, mni
                                       **options)
 
 
+def evaluate_saved_model(channel, limits: Limits, folder: str, signature: str, input_key, output_key, mnist,
+                         allow_download: bool, options: dict):
+    """One signature, frozen here from saved_model.pb and the variables bundle (tf.saved_model.load would run
+    the model's own restore function); the result names the signature's input and output keys."""
+    setup(channel, limits, options.get("device", "auto"))
+    frozen = savedmodel_eval.freeze_signature(folder, signature, input_key, output_key)
+    running.vetted(frozen.graph_def, folder, limits)
+    dataset = running.dataset_of(mnist, allow_download)
+    options = {**options, "feeds": frozen.feeds_by_op(options.get("feeds") or {})}  # --feed names signature keys
+    result = running.evaluate_graph_def(frozen.graph_def, folder, dataset, limits=limits, progress=channel.progress,
+                                        input_tensor=frozen.input_tensor, output_tensor=frozen.output_tensor,
+                                        **options)
+    return replace(result, input=frozen.input_key, output=frozen.output_key, feeds=frozen.feeds_by_key(result.feeds))
+
+
 def freeze(channel, limits: Limits, prefix: str, outputs, out: str, meta: str | None):
     setup(channel, limits, None)
     return write_frozen(prefix, outputs, out, meta)
@@ -67,7 +83,8 @@ def eval_history(channel, limits: Limits, history, outputs, output_tensor, mnist
 
 
 JOBS = {"evaluate_file": evaluate_file, "evaluate_graph": evaluate_graph, "freeze": freeze,
-        "evaluate_checkpoint": evaluate_checkpoint, "eval_history": eval_history}
+        "evaluate_checkpoint": evaluate_checkpoint, "eval_history": eval_history,
+        "evaluate_saved_model": evaluate_saved_model}
 
 
 def find(name: str):

@@ -121,7 +121,7 @@ def test_tf2_run_excludes_the_object_graph_string(cb, tmp_path):
     prefixes = [cb.save_tf2(str(tmp_path / f"ckpt-{i}"), {"net": {"w": np.full(3, float(i), np.float32)}})
                 for i in (1, 2, 3)]
     trends = run_trends(load_history(str(tmp_path)))
-    assert [t.name for t in trends.variables] == ["net/w/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert [(t.name, t.key) for t in trends.variables] == [("net/w", "net/w/.ATTRIBUTES/VARIABLE_VALUE")]
     points = trends.variables[0].points
     assert [p.prefix for p in points] == prefixes
     assert [p.rel_change_prev for p in points] == [None, pytest.approx(1.0), pytest.approx(0.5)]

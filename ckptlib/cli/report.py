@@ -160,7 +160,7 @@ def trend_doc(trends: RunTrends, name: str) -> dict:
         raise KeyError(name)
     return {
         "run": trends.run,
-        "variable": trend.name,
+        "variable": trend.key or trend.name,  # the raw key, as everywhere in the JSON contract
         "display_name": trend.display_name or trend.name,
         "key": trend.key,
         "kind": trend.kind,

@@ -141,7 +141,7 @@ def diff_checkpoints(a: Checkpoint, b: Checkpoint, mapping: NameMapping | None =
     if progress is not None:
         progress(len(names), len(names), "")
     removed = [replace(by_target[key], name=key) for key, r in zip(names, rows) if r.status == "removed"]
-    added = [infos_b[key] for key, r in zip(names, rows) if r.status == "added"]
+    added = [replace(infos_b[key], name=key) for key, r in zip(names, rows) if r.status == "added"]
     pairs = suggest_pairs(removed, added)
     return CheckpointDiff(a=a.prefix, b=b.prefix, atol=float(atol), variables=tuple(rows), suggestions=pairs,
                           suggested_rules=suggest_rules(pairs, by_target, infos_b))

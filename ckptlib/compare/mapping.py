@@ -129,9 +129,9 @@ def rule_effect(rules: Iterable[str], names_a: Iterable[str], names_b: Iterable[
 
 
 def diff_names(diff: CheckpointDiff) -> tuple[list[str], list[str]]:
-    """A's names as the diff mapped them, and B's names, read back from its rows."""
-    return ([r.name for r in diff.variables if r.name_a is not None],
-            [r.name for r in diff.variables if r.status != "removed"])
+    """A's names as the diff mapped them, and B's names, read back from its rows (the names pairs were made by)."""
+    return ([r.display_name or r.name for r in diff.variables if r.name_a is not None],
+            [r.display_name or r.name for r in diff.variables if r.status != "removed"])
 
 
 def suggestion_effects(diff: CheckpointDiff) -> tuple[RuleEffect, ...]:

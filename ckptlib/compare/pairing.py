@@ -7,8 +7,9 @@ from ckptlib.formats.types import VariableInfo
 
 
 def pair_key(info: VariableInfo) -> str:
-    """The object graph's / Keras' name when the file resolved one (positional keys shift), else the raw key."""
-    return info.full_name or info.name
+    """The name a person reads and writes mapping rules against: the object graph's / Keras' name when the file
+    resolved one (positional keys shift), else the key without TF2's '/.ATTRIBUTES/VARIABLE_VALUE' tail."""
+    return info.display_name
 
 
 def paired(ckpt: Checkpoint) -> dict[str, VariableInfo]:

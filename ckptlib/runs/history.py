@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
-from ckptlib.runs import keras_run, retention, v1_run
+from ckptlib.runs import keras_run, retention, savedmodel_run, v1_run
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
@@ -35,18 +35,15 @@ def find_runs(root: str) -> tuple[RunSummary, ...]:
     runs = []
     for folder, subdirs, files in storage.walk(root):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and not _TEMP_DIR.match(d))
-        if not any(_is_checkpoint_file(f) for f in files):
+        exports = savedmodel_run.is_export(folder, files) or bool(savedmodel_run.numbered_exports(folder))
+        if exports:
+            subdirs[:] = []  # an export's variables/ (or each numbered export) is part of this run, not one of its own
+        elif not any(_is_checkpoint_file(f) for f in files):
             continue
         history = load_history(folder)
         latest = history.latest
-        runs.append(
-            RunSummary(
-                path=folder,
-                name=storage.relative(folder, root),
-                num_checkpoints=len(history.checkpoints),
-                latest_step=latest.step if latest else None,
-            )
-        )
+        runs.append(RunSummary(folder, storage.relative(folder, root), len(history.checkpoints),
+                               latest.step if latest else None))
     return tuple(runs)
 
 
@@ -75,6 +72,9 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
     run_dir = storage.absolute(run_dir)
     if not storage.isdir(run_dir):
         raise errors.NotFound(f"Cannot read run '{run_dir}': no such folder.")
+    exported = savedmodel_run.export_history(run_dir)  # a SavedModel, or a folder of numbered exports
+    if exported is not None:
+        return exported
     problem = None
     notes: list[str] = []
     try:

@@ -64,7 +64,7 @@ st.caption(f"shape {list(info.shape)} · {info.dtype} · {info.num_elements:,} e
            + (f" · slot of {info.slot_of}" if info.slot_of else "") + (f" · copy of {info.copy_of}" if info.copy_of else "")
            + (f" · key {info.name}" if info.display_name != info.name else "") + (f" · {info.note}" if info.note else ""))
 notes_panel(review, "variables", "variables",
-            Target(selection.history.path, checkpoint=entry.prefix, variable=name), f"Notes on {name} in {entry.name}")
+            Target(selection.history.path, checkpoint=entry.prefix, variable=name), f"Notes on {info.display_name} in {entry.name}")
 labels = ("min", "max", "mean", "std", "l2", "nan", "inf", "zero_fraction")
 if info.dtype in ("string", "bool"):
     st.caption("Strings and bools have no numeric statistics.")

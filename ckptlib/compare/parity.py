@@ -34,7 +34,10 @@ class Parity:
 
     @property
     def sentence(self) -> str:
-        name = self.checkpoint.rstrip("/").rsplit("/", 1)[-1]
+        path = self.checkpoint.rstrip("/")
+        if path.endswith("/variables/variables"):  # a SavedModel's bundle: name the export folder
+            path = path[: -len("/variables/variables")]
+        name = path.rsplit("/", 1)[-1]
         counts = f"{self.identical}/{self.total} identical"
         if self.by_content:
             counts += f" ({len(self.by_content)} matched by content: the export does not name them)"

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ui import data, eval_view
 from ui import evaluate_state as state
-from ui.widgets import current, errors_shown
+from ui.widgets import current, errors_shown, url_picker
 
 state.switch_to_chosen_diff()  # a point clicked on the accuracy chart in the previous run
 selection = current()
@@ -30,7 +30,7 @@ run_meta = next((e.prefix + ".meta" for e in reversed(selection.history.checkpoi
 meta = entry.prefix + ".meta" if entry and entry.has_meta else run_meta
 if meta is None:
     st.info(f"Run {selection.run.name} has no .meta file: there is no graph to freeze (TF2 object-based "
-            "checkpoints carry none). A frozen .pb can still be evaluated below.")
+            "checkpoints carry none). A frozen .pb or a SavedModel can still be evaluated below.")
 else:
     with errors_shown():
         graph = data.meta_graph(meta, True)
@@ -58,13 +58,18 @@ else:
             st.download_button("Download the .pb", handle.read(), f"{os.path.basename(frozen.checkpoint)}.pb",
                                "application/octet-stream")
 
-st.header("2 · Evaluate a frozen graph on MNIST", divider="gray")
-upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])
+st.header("2 · Evaluate a frozen graph or a SavedModel on MNIST", divider="gray")
+upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])  # SavedModels: from the run folder
 model = state.graph_picker(selection.run.path, frozen, upload)
 if model is None:
     st.info("Freeze a checkpoint above, or upload a .pb.")
 else:
     options, mnist_source, feed_text, refused = state.options_form()
+    if os.path.isdir(model):  # a SavedModel: run one of its signatures (input and output come from it)
+        with errors_shown():
+            keys = data.signatures(model)
+        signature = url_picker(st.selectbox, "Signature", list(keys), "sig")
+        options = tuple(sorted(dict(options, signature=signature).items()))
     clicked = st.button("Evaluate", type="primary", key="evaluate")
     request = state.evaluation_request(model, options, mnist_source, feed_text, clicked)
     if refused:

@@ -261,3 +261,25 @@ def test_the_limits_live_in_the_url_and_reach_the_evaluation(tmp_path):
     request = at.session_state["eval_done"]
     assert ("memory_limit", 2048) in request[1] and ("time_limit", 60) in request[1]
     assert next(m.value for m in at.metric if m.label == "Test images") == "100"
+
+
+def test_a_saved_model_run_is_evaluated_by_its_signature():
+    import numpy as np
+    import tensorflow as tf
+
+    from ckptlib.evaluate.mnist import load_mnist_test
+
+    at = _clean(_evaluate({"run": "mnist_keras/export"}))
+    assert at.selectbox(key="eval_model").value == "run:export"
+    assert at.selectbox(key="sig").options[0] == "serving_default"
+    at.number_input(key="eval_limit").set_value(500)
+    at.button(key="evaluate").click().run()
+    _clean(at)
+    shown = next(m.value for m in at.metric if m.label == "Accuracy")
+    assert _url(at)["sig"] == "serving_default"
+    data = load_mnist_test(os.path.join(SAMPLES, "mnist_test"))
+    signature = tf.saved_model.load(os.path.join(SAMPLES, "mnist_keras", "export")).signatures["serving_default"]
+    images = data.images[:500].reshape(500, -1).astype(np.float32) / 255.0
+    (logits,) = signature(tf.constant(images)).values()
+    expected = float(np.mean(np.argmax(logits.numpy(), axis=1) == data.labels[:500]))
+    assert shown == f"{expected:.2%}"

@@ -26,6 +26,7 @@ from ckptlib.formats import detect
 from ckptlib.formats import open_checkpoint as open_format
 from ckptlib.formats.types import VariableInfo
 from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
+from ckptlib.runs import savedmodel_run
 from ckptlib.runs.history import find_runs, load_history
 from ckptlib.runs.resolve import open_checkpoint
 from ckptlib.runs.types import RunHistory, RunSummary
@@ -243,7 +244,9 @@ def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalRe
     """Accuracy of a frozen .pb (cached by the file and the options) with a progress bar."""
     from ckptlib.cache.evaluations import cached_evaluate
 
-    key = ("eval", model, file_signature(model), options, dataset_source)
+    signature = (file_signature(storage.join(model, "saved_model.pb")) if storage.isdir(model)
+                 else file_signature(model))
+    key = ("eval", model, signature, options, dataset_source)
     dataset = mnist(dataset_source)
     kwargs = dict(options)  # hashable in the key; feeds travel as sorted (name, value) pairs
     kwargs["feeds"] = dict(kwargs.get("feeds") or ())
@@ -302,7 +305,25 @@ def frozen_candidates(run_dir: str, frozen: FreezeResult | None) -> dict[str, st
     found = {}
     if frozen is not None and os.path.exists(frozen.output):
         found[f"just frozen: {os.path.basename(frozen.checkpoint)} ({', '.join(frozen.outputs)})"] = frozen.output
+    if savedmodel_run.is_export(run_dir):  # the run is a SavedModel export: evaluate it by a signature
+        found[f"this SavedModel: {os.path.basename(run_dir.rstrip('/'))}"] = run_dir
+    for number, path in savedmodel_run.numbered_exports(run_dir):
+        found[f"SavedModel export {number}"] = path
     for name, is_dir in storage.listdir(run_dir):  # a local folder or a bucket prefix
         if name.endswith(".pb") and not is_dir:
             found[f"in the run folder: {name}"] = storage.join(run_dir, name)
     return found
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _signatures(folder: str, signature: tuple) -> tuple[str, ...]:
+    from ckptlib.graph.savedmodel_info import read_saved_model_info
+
+    info = read_saved_model_info(folder)
+    keys = [s.key for s in info.signatures if not s.key.startswith("__")]
+    return tuple(sorted(keys, key=lambda k: (k != "serving_default", k)))
+
+
+def signatures(folder: str) -> tuple[str, ...]:
+    """A SavedModel's signature keys, serving_default first (its loader's own '__…' ones left out)."""
+    return _signatures(folder, file_signature(storage.join(folder, "saved_model.pb")))

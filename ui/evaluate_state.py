@@ -125,7 +125,7 @@ def graph_picker(run_dir: str, frozen: FreezeResult | None, upload) -> str | Non
         st.session_state[MODEL] = "frozen"  # through the session state, so the browser's selectbox follows
     elif st.session_state.get("pick_upload") in options:
         st.session_state[MODEL] = st.session_state.pop("pick_upload")
-    chosen = url_picker(st.selectbox, "Frozen graph", list(options), MODEL, format_func=lambda i: options[i][0])
+    chosen = url_picker(st.selectbox, "Graph to evaluate", list(options), MODEL, format_func=lambda i: options[i][0])
     return options[chosen][1]
 
 

@@ -34,6 +34,16 @@ def file_digest(path: str) -> list:
     return [info.st_size, info.st_mtime_ns, digest.hexdigest()]
 
 
+def model_digest(path: str) -> list:
+    """file_digest of a graph file; of a SavedModel folder, of its saved_model.pb and every variables file."""
+    if not storage.isdir(path):
+        return file_digest(path)
+    variables = storage.join(path, "variables")
+    names = [n for n, is_dir in storage.listdir(variables) if not is_dir] if storage.isdir(variables) else []
+    return [file_digest(storage.join(path, "saved_model.pb"))] + [file_digest(storage.join(variables, n))
+                                                                  for n in sorted(names)]
+
+
 def dataset_digest(dataset: MnistTestSet) -> str:
     """What the images and labels are, not where they came from (two copies of MNIST share entries)."""
     digest = hashlib.sha256()
@@ -56,8 +66,8 @@ def _dataset(mnist, allow_download: bool) -> MnistTestSet:
 def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_download: bool = False,
                     output_tensor: str | None = None, progress=None, time_limit: float | None = None,
                     memory_limit: int | None = None, **options) -> EvalResult:
-    """evaluate(model, …) through `cache`; a graph that is refused (allowlist, limits) is never stored, so it is
-    refused again on every call."""
+    """evaluate(model, …) through `cache` (a frozen .pb, or a SavedModel folder with `signature=` among the
+    options); a graph that is refused (allowlist, limits) is never stored, so it is refused again on every call."""
     from ckptlib.evaluate.evaluation import evaluate
 
     path = storage.absolute(str(model))
@@ -67,7 +77,7 @@ def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_
     if cache is None:
         return evaluate(path, mnist=mnist, allow_download=allow_download, **run)
     dataset = _dataset(mnist, allow_download)
-    parts = ["eval", path, file_digest(path), dataset_digest(dataset), output_tensor, _options(options),
+    parts = ["eval", path, model_digest(path), dataset_digest(dataset), output_tensor, _options(options),
              policy(), limits.memory_mb]
     return cache.get_or_compute(parts, lambda: evaluate(path, mnist=dataset, **run))
 

@@ -55,7 +55,7 @@ def _entry(folder: str, number: int | None, latest: bool) -> CheckpointEntry:
     stamps = [t for t in times if t is not None]
     return CheckpointEntry(prefix=folder, step=number, mtime=max(stamps) if stamps else None, size_bytes=sizes,
                            in_state=False, latest=latest and problem is None, complete=problem is None,
-                           has_meta=True, problem=problem, state_known=False,
+                           has_meta=False, problem=problem, state_known=False,  # its graph is saved_model.pb
                            time_source="file" if stamps else "unknown")
 
 

@@ -3,13 +3,15 @@ SavedModel's real ops), what a .meta holds (collections, ops, node_defs, op type
 mode: two graphs (or two functions) op by op, the picture coloured by what changed. The tab, clear_devices,
 the filters and the node shown (found by name, reached through inputs and consumers) live in the URL."""
 
+import os
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from ui import data, graph_data
 from ui.graph_compare import compare_view
-from ui.graph_nodes import device_notice, node_tab, ops_tab
+from ui.graph_nodes import device_notice, node_tab, ops_tab, signatures_view
 from ui.graph_picture import function_picker, picture_view
 from ui.live import url_toggle
 from ui.widgets import current, errors_shown, url_picker
@@ -38,7 +40,9 @@ with c2:
 mode = url_picker(c3.radio, "Mode", ["Inspect", "Compare"], "gmode", horizontal=True,
                   help="Compare: this graph (A) against another one (B), op by op.")
 path = graphs[chosen]
-note = graph_data.meta_note(selection.history, selection.checkpoint, chosen)
+saved_model = os.path.isdir(path)  # a SavedModel: a meta graph with signatures, shown like a .meta
+is_export = saved_model and selection.checkpoint is not None and selection.checkpoint.prefix == path
+note = None if is_export else graph_data.meta_note(selection.history, selection.checkpoint, chosen)
 if note:
     st.caption(note)
 if mode == "Compare":
@@ -52,10 +56,14 @@ if not chosen.endswith(".meta"):
     cols[0].metric("Operations", graph.num_ops)
     cols[1].metric("Kind", graph.kind.replace("_", " "))
     cols[2].metric("Functions", len(graph.function_names))
-    where = (f"Body of function {function}: its arguments are _Arg ops, its return values _Retval ops. "
-             if function else "Collections, saver and signatures live in a .meta; this graph shows its picture only. ")
+    where = (f"Body of function {function}: its arguments are _Arg ops, its return values _Retval ops. " if function
+             else "Its signatures are listed below the picture. " if saved_model
+             else "Collections, saver and signatures live in a .meta; this graph shows its picture only. ")
     st.caption(f"{where}Suggested outputs: {', '.join(graph.suggested_outputs[:3]) or 'none found'}.")
     picture_view(path, clear, function=function)
+    if saved_model:
+        with errors_shown():
+            signatures_view(data.meta_graph(path, clear))
     st.stop()
 with errors_shown():
     info = data.meta_graph(path, clear)
@@ -100,11 +108,6 @@ with tabs[6]:
         s = info.saver
         st.markdown(f"Saver: restore op `{s.restore_op}`, format {s.version}, max_to_keep {s.max_to_keep}, "
                     f"keep_checkpoint_every_n_hours {s.keep_checkpoint_every_n_hours:g}, sharded {s.sharded}")
-    for sig in info.signatures:
-        st.markdown(f"Signature **{sig.key}** ({sig.method_name})")
-        sides = (("input", sig.inputs), ("output", sig.outputs))
-        st.dataframe(pd.DataFrame([{"side": side, "key": t.key, "tensor": t.name, "dtype": t.dtype,
-                                    "shape": str(t.shape)} for side, ts in sides for t in ts]),
-                     hide_index=True, width="stretch")
+    signatures_view(info)
     if not info.saver and not info.signatures:
         st.caption("No SaverDef and no signatures in this meta graph.")

@@ -189,3 +189,14 @@ def test_compare_mode_defaults_b_to_another_graph_of_the_same_run():
     _assert_clean(at)
     assert at.selectbox(key="gb_run").value == CNN
     assert at.selectbox(key="gb_graph").value != at.selectbox(key="meta").value
+
+
+def test_a_saved_model_run_shows_its_signatures():
+    samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sample_checkpoints")
+    at = assert_rendered(open_page("graph", samples, {"run": "mnist_keras/export"}, timeout=120))
+    shown = [m.value for m in at.markdown if m.value.startswith("Signature ")]
+    assert shown == ["Signature **serve** (tensorflow/serving/predict)",
+                     "Signature **serving_default** (tensorflow/serving/predict)"]
+    assert not any("object-based" in c.value for c in at.caption)  # the export is its graph, nothing is missing
+    table = at.dataframe[-1].value
+    assert {"input", "output"} == set(table["side"]) and "float32" in set(table["dtype"])

@@ -212,14 +212,16 @@ def file_signature(path: str) -> tuple[int, int]:
 
 
 def meta_graph(path: str, clear_devices: bool) -> MetaGraphInfo:
-    return _meta_graph(path, clear_devices, file_signature(path))
+    """What a .meta (or a SavedModel folder's serving meta graph) holds: ops, collections, saver, signatures."""
+    graph_file = storage.join(path, "saved_model.pb") if storage.isdir(path) else path
+    return _meta_graph(path, clear_devices, file_signature(graph_file))
 
 
 @st.cache_data(show_spinner="Reading the meta graph…", max_entries=32)
 def _meta_graph(path: str, clear_devices: bool, signature: tuple) -> MetaGraphInfo:
-    from ckptlib.graph.metagraph import read_meta_graph  # imports TensorFlow: only when a graph is asked for
+    from ckptlib.graph.savedmodel_info import read_graph_info  # imports TensorFlow: only when a graph is asked for
 
-    return read_meta_graph(path, clear_devices=clear_devices)
+    return read_graph_info(path, clear_devices=clear_devices)
 
 
 def node(path: str, name: str, clear_devices: bool) -> NodeDefInfo:

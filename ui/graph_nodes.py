@@ -180,3 +180,15 @@ def ops_tab(info: MetaGraphInfo) -> None:
                                "device": [o.device for o in ops], "inputs": [", ".join(o.inputs) for o in ops]},
                               columns=["name", "type", "device", "inputs"]),
                  hide_index=True, width="stretch", height=420)
+
+
+def signatures_view(info: MetaGraphInfo) -> None:
+    """A meta graph's signatures (the loader's own `__…` ones left out) and, for a SavedModel, its tag sets."""
+    if len(info.meta_graphs) > 1:
+        st.caption("Meta graphs (tag sets): " + "; ".join(", ".join(tags) or "(none)" for tags in info.meta_graphs))
+    for sig in [sig for sig in info.signatures if not sig.key.startswith("__")]:
+        st.markdown(f"Signature **{sig.key}** ({sig.method_name})")
+        sides = (("input", sig.inputs), ("output", sig.outputs))
+        st.dataframe(pd.DataFrame([{"side": side, "key": t.key, "tensor": t.name, "dtype": t.dtype,
+                                    "shape": str(t.shape)} for side, ts in sides for t in ts]),
+                     hide_index=True, width="stretch")

@@ -7,20 +7,24 @@ changed option is a new key, never a stale answer.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ckptlib import errors, storage
 from ckptlib.cache import incremental
 from ckptlib.cache.store import ResultCache, key_of
-from ckptlib.compare.diff import Progress, diff_checkpoints
-from ckptlib.compare.health import run_health
-from ckptlib.compare.mapping import NameMapping
-from ckptlib.compare.trends import run_trends
 from ckptlib.compare.types import CheckpointDiff, RunHealth, RunTrends
-from ckptlib.formats import Checkpoint
 from ckptlib.formats.identity import checkpoint_identity, file_signature
 from ckptlib.runs.statefile import STATE_FILENAME
 from ckptlib.runs.types import RunHistory
-from ckptlib.tensors.stats import summarize_variable
 from ckptlib.tensors.types import TensorSummary
+
+if TYPE_CHECKING:
+    from ckptlib.compare.diff import Progress
+    from ckptlib.compare.mapping import NameMapping
+    from ckptlib.formats import Checkpoint
+
+# What computes a result is imported when a result is computed: a fresh process answered from the cache
+# (a CLI call, a dashboard after a restart) does not pay for the diff, trends and health code.
 
 
 def checkpoint_parts(prefix: str) -> list:
@@ -36,7 +40,8 @@ def run_parts(history: RunHistory) -> list:
 
 
 def _mapping_parts(mapping: NameMapping | None) -> list:
-    mapping = mapping or NameMapping()
+    if mapping is None:
+        return [[], "", ""]  # what NameMapping() gives
     return [list(map(list, mapping.rules)), mapping.strip_prefix_a, mapping.add_prefix_a]
 
 
@@ -45,6 +50,8 @@ def cached_diff(cache: ResultCache | None, a: Checkpoint, b: Checkpoint, mapping
                 backend: str = "native") -> CheckpointDiff:
     """diff_checkpoints(a, b, …) through `cache` (None: computed every time)."""
     def compute():
+        from ckptlib.compare.diff import diff_checkpoints
+
         return diff_checkpoints(a, b, mapping=mapping, atol=atol, progress=progress, verify=verify)
 
     if cache is None:
@@ -66,6 +73,8 @@ def cached_trends(cache: ResultCache | None, history: RunHistory, names=None, pr
     where = None if kinds is None else (lambda info: info.kind in kinds and info.dtype != "string")
 
     def compute_for(sub: RunHistory) -> RunTrends:
+        from ckptlib.compare.trends import run_trends
+
         return run_trends(sub, names, progress=progress, backend=backend, verify=verify, where=where, engine=engine)
 
     if cache is None:
@@ -100,6 +109,8 @@ def cached_health(cache: ResultCache | None, history: RunHistory, *, jump_ratio:
                   include_optimizer: bool, progress: Progress | None = None, backend: str = "native",
                   verify: bool = False, engine=None) -> RunHealth:
     def compute():
+        from ckptlib.compare.health import run_health
+
         return run_health(history, jump_ratio=jump_ratio, collapse_ratio=collapse_ratio,
                           include_optimizer=include_optimizer, progress=progress, backend=backend, verify=verify,
                           engine=engine)
@@ -113,6 +124,8 @@ def cached_health(cache: ResultCache | None, history: RunHistory, *, jump_ratio:
 
 def cached_summary(cache: ResultCache | None, ckpt: Checkpoint, name: str, backend: str = "native") -> TensorSummary:
     def compute():
+        from ckptlib.tensors.stats import summarize_variable
+
         return summarize_variable(ckpt, name)
 
     if cache is None:

@@ -170,12 +170,15 @@ def _diff_text(diff: CheckpointDiff, show_all: bool) -> str:
 
 def _diff(args):
     from ckptlib.cache.results import cached_diff
-    from ckptlib.compare.mapping import NameMapping, parse_rule
     from ckptlib.compare.parity import export_side, parity
     from ckptlib.runs.resolve import open_checkpoint
 
-    mapping = NameMapping(rules=tuple(parse_rule(text) for text in args.map_rules),
-                          strip_prefix_a=args.strip_prefix, add_prefix_a=args.add_prefix)
+    mapping = None  # no rules: nothing to compile (a cache hit then loads no mapping code)
+    if args.map_rules or args.strip_prefix or args.add_prefix:
+        from ckptlib.compare.mapping import NameMapping, parse_rule
+
+        mapping = NameMapping(rules=tuple(parse_rule(text) for text in args.map_rules),
+                              strip_prefix_a=args.strip_prefix, add_prefix_a=args.add_prefix)
     a = open_checkpoint(args.a, backend=args.reader)
     b = open_checkpoint(args.b, backend=args.reader)
     diff = cached_diff(result_cache(args), a, b, mapping=mapping, atol=args.atol, progress=ProgressLine("diff"),

@@ -39,7 +39,8 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             # The History table holds the sample run's checkpoints.
             page.goto(f"{server}/history?run=linear", wait_until="domcontentloaded")
             _wait_idle(page)
-            assert page.locator("[data-testid='stDataFrame']").count() >= 1
+            # The script can be idle before the browser has drawn the table (a loaded machine): wait for it.
+            page.wait_for_selector("[data-testid='stDataFrame']", timeout=30_000)
             assert "model.ckpt" in page.locator("[data-testid='stMain']").inner_text() or \
                 page.locator("[data-testid='stPlotlyChart']").count() >= 1
             # Freeze, then Evaluate: the browser's "Frozen graph" picker must move to the graph just

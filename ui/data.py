@@ -20,6 +20,8 @@ from ckptlib.compare.mapping import NameMapping
 from ckptlib.compare.parity import export_side
 from ckptlib.compare.parity import parity as export_parity
 from ckptlib.compare.types import CheckpointDiff, RunTrends
+from ckptlib.engine.choose import engine_for
+from ckptlib.engine.local import LocalEngine
 from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
 from ckptlib.formats import detect
@@ -184,13 +186,19 @@ def verified_history(run_dir: str) -> RunHistory:
     return _memoised(key, lambda progress: verify_history(load_history(run_dir), progress), "Checking checksums")
 
 
+def cluster():
+    """The Dask cluster $CKPTLIB_DASK_SCHEDULER names (run-wide work goes there), else None (this machine)."""
+    engine = engine_for()
+    return None if isinstance(engine, LocalEngine) else engine
+
+
 def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
     """Statistics of every numeric variable at every complete checkpoint of a run."""
     key = ("trends", run_dir, folder_signature(run_dir), include_optimizer)
     kinds = ("model", "optimizer") if include_optimizer else ("model",)
 
     def compute(progress):
-        return cached_trends(result_cache(), load_history(run_dir), progress=progress, kinds=kinds)
+        return cached_trends(result_cache(), load_history(run_dir), progress=progress, kinds=kinds, engine=cluster())
 
     return _memoised(key, compute, "Reading checkpoints")
 
@@ -261,9 +269,11 @@ def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dat
     from ckptlib.cache.evaluations import cached_eval_history
 
     key = ("eval_history", run_dir, folder_signature(run_dir), outputs, options, dataset_source)
-    dataset = mnist(dataset_source)
+    engine = cluster()
+    dataset = dataset_source if engine and dataset_source else mnist(dataset_source)  # a cluster reads it itself
     return _memoised(key, lambda progress: cached_eval_history(
-        result_cache(), load_history(run_dir), outputs, mnist=dataset, progress=progress, **dict(options)),
+        result_cache(), load_history(run_dir), outputs, mnist=dataset, progress=progress, engine=engine,
+        **dict(options)),
         "Freezing and evaluating")
 
 

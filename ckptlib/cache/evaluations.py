@@ -84,17 +84,22 @@ def cached_evaluate(cache: ResultCache | None, model: str, *, mnist=None, allow_
 
 def cached_eval_history(cache: ResultCache | None, history: RunHistory, outputs, *, mnist=None,
                         allow_download: bool = False, output_tensor: str | None = None, progress=None,
-                        time_limit: float | None = None, memory_limit: int | None = None,
+                        time_limit: float | None = None, memory_limit: int | None = None, engine=None,
                         **options) -> EvalHistory:
-    """eval_history(history, outputs, …) through `cache`, keyed by every checkpoint's files (.meta included)."""
+    """eval_history(history, outputs, …) through `cache`, keyed by every checkpoint's files (.meta included);
+    `engine` (a Dask cluster) runs the work and does not change the answer, so it is not in the key."""
     from ckptlib.evaluate.evaluation import eval_history
 
     limits = make_limits(time_limit, memory_limit)
     run = {"output_tensor": output_tensor, "progress": progress, "time_limit": limits.time_s,
-           "memory_limit": limits.memory_mb, **options}
+           "memory_limit": limits.memory_mb, "engine": engine, **options}
     if cache is None:
         return eval_history(history, outputs, mnist=mnist, allow_download=allow_download, **run)
     dataset = _dataset(mnist, allow_download)
     parts = ["eval_history", run_parts(history), list(outputs) if not isinstance(outputs, str) else outputs,
              dataset_digest(dataset), output_tensor, _options(options), policy(), limits.memory_mb]
-    return cache.get_or_compute(parts, lambda: eval_history(history, outputs, mnist=dataset, **run))
+    # A cluster's workers read a named test set themselves rather than receive its arrays with every task.
+    source = mnist if engine is not None and isinstance(mnist, str) and mnist else dataset
+    # A lost task (a worker, a storage hiccup) may work next time: such an answer is not kept.
+    return cache.get_or_compute(parts, lambda: eval_history(history, outputs, mnist=source, **run),
+                                keep=lambda result: not any(s.error for s in result.skipped))

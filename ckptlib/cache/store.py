@@ -114,8 +114,8 @@ class ResultCache:
             if total <= self.max_bytes * 0.9:  # some headroom, so every put does not evict again
                 break
 
-    def get_or_compute(self, parts, compute: Callable[[], T]) -> T:
-        """The cached result for `parts` (what it depends on), else compute it and store it."""
+    def get_or_compute(self, parts, compute: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+        """The cached result for `parts` (what it depends on), else compute it and store it (if `keep` says so)."""
         key = key_of(parts)
         found = self.get(key)
         if found is not None:
@@ -123,5 +123,6 @@ class ResultCache:
             return found
         self.misses += 1
         value = compute()
-        self.put(key, value)
+        if keep is None or keep(value):
+            self.put(key, value)
         return value

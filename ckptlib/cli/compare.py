@@ -14,9 +14,7 @@ from ckptlib.cli import report
 from ckptlib.cli.cacheopt import READERS, add_cache_option, result_cache
 from ckptlib.cli.textfmt import number, table
 from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS, CheckpointDiff
-from ckptlib.engine.choose import ENV_SCHEDULER, engine_for
-from ckptlib.engine.local import LocalEngine
-from ckptlib.engine.types import Engine
+from ckptlib.cli.scheduleropt import add_scheduler_option, cluster
 from ckptlib.runs.types import SkippedCheckpoint
 
 
@@ -39,19 +37,6 @@ def _above_one(text: str) -> float:
     if not (value > 1 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 1, not {text}")
     return value
-
-
-def add_scheduler_option(cmd: argparse.ArgumentParser) -> None:
-    """--scheduler: run-wide work on a Dask cluster (trend, health; eval-history may share it)."""
-    cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
-                     help=f"run the work on this Dask scheduler's workers (default: ${ENV_SCHEDULER}, else this "
-                          "machine's processes)")
-
-
-def cluster(args) -> Engine | None:
-    """The Dask engine --scheduler or $CKPTLIB_DASK_SCHEDULER names, else None (this machine, cached results)."""
-    engine = engine_for(getattr(args, "scheduler", None))
-    return None if isinstance(engine, LocalEngine) else engine
 
 
 def add_subcommands(sub) -> None:

@@ -13,6 +13,7 @@ import sys
 
 from ckptlib import errors
 from ckptlib.cli.cacheopt import add_cache_option, result_cache
+from ckptlib.cli.scheduleropt import add_scheduler_option
 from ckptlib.cli.textfmt import human_bytes, table
 from ckptlib.evaluate.types import DEFAULT_MEMORY_MB, DEFAULT_TIME_S
 
@@ -68,6 +69,7 @@ def add_subcommands(sub) -> None:
     history = command("eval-history", "accuracy of every checkpoint of a run (frozen in memory)")
     history.add_argument("run", metavar="RUN_DIR")
     history.add_argument("--outputs", required=True, metavar="N", help="output op name(s) to freeze")
+    add_scheduler_option(history)
     for cmd in (evaluate, history):
         for flags, kwargs in _EVAL_OPTIONS + _LIMIT_OPTIONS:
             cmd.add_argument(*flags, **kwargs)
@@ -262,11 +264,13 @@ def _matrix(rows) -> list[str]:
 def _eval_history(args):
     from ckptlib.cache.evaluations import cached_eval_history
     from ckptlib.cli import report
+    from ckptlib.cli.scheduleropt import cluster
     from ckptlib.runs.history import load_history
 
     history = cached_eval_history(result_cache(args), load_history(args.run), args.outputs,
                                   output_tensor=args.output, mnist=args.mnist, allow_download=args.download,
-                                  progress=_progress("eval-history", when_piped=True), **_eval_options(args))
+                                  progress=_progress("eval-history", when_piped=True), engine=cluster(args),
+                                  **_eval_options(args))
     if not history.points:
         reasons = "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped[:2])
         raise errors.NothingToDo(f"Nothing evaluated in '{history.run}': "

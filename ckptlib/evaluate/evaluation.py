@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import replace
 
 from ckptlib import storage
+from ckptlib.engine.local import LocalEngine
 from ckptlib.evaluate import batches as evalrun
 from ckptlib.evaluate import sandbox
 from ckptlib.evaluate.freeze import check_destination, output_names
@@ -111,15 +112,25 @@ def evaluate_checkpoint(checkpoint: str, outputs, out_dir: str | None = None, *,
 def eval_history(history: RunHistory | str, outputs, *, output_tensor: str | None = None,
                  mnist: str | MnistTestSet | None = None, allow_download: bool = False,
                  progress: evalrun.Progress | None = None, time_limit: float | None = None,
-                 memory_limit: int | None = None, **options) -> EvalHistory:
+                 memory_limit: int | None = None, engine=None, **options) -> EvalHistory:
     """Accuracy of every complete checkpoint of a run, frozen in memory one after the other in one child
     process; the time limit counts for each checkpoint. A checkpoint without its own `.meta` uses the run's
     nearest one (same run, same graph). `options` are `evaluate`'s (input_tensor, limit, device, feeds,
     labels, metric, raw_pixels, batch_size).
+
+    `engine` (a ckptlib.engine DaskEngine) makes each checkpoint a task of its cluster instead (history_tasks.py),
+    with the same answer. On this machine one child evaluates them all: TensorFlow already spreads one
+    evaluation over every core, and a child per checkpoint would import TensorFlow again each time (~3 s).
     """
     if not isinstance(history, RunHistory):
         history = load_history(history)
     options.setdefault("feeds", {})
+    if engine is not None and not isinstance(engine, LocalEngine):
+        from ckptlib.evaluate.history_tasks import eval_history_on
+
+        return eval_history_on(engine, history, output_names(outputs), output_tensor=output_tensor,
+                               mnist=_dataset(mnist), allow_download=allow_download,
+                               limits=make_limits(time_limit, memory_limit), options=options, progress=progress)
     return sandbox.run_job("eval_history",
                            {"history": history, "outputs": output_names(outputs), "output_tensor": output_tensor,
                             "mnist": _dataset(mnist), "allow_download": allow_download, "options": options},

@@ -19,6 +19,7 @@ from ckptlib.evaluate import graphfile, limits as limitcheck
 from ckptlib.evaluate import plan as evalplan
 from ckptlib.evaluate.feeds import NUM_CLASSES
 from ckptlib.evaluate.freeze import freeze_graph_def, output_names
+from ckptlib.evaluate.history_plan import PlannedCheckpoint, plan_history
 from ckptlib.evaluate.mnist import load_mnist_test
 from ckptlib.evaluate.types import EvalHistory, EvalMetric, EvalPoint, EvalResult, Limits, MnistTestSet
 from ckptlib.runs.types import RunHistory, SkippedCheckpoint
@@ -109,41 +110,40 @@ def eval_history(history: RunHistory, outputs, dataset: MnistTestSet, *, limits:
                  output_tensor: str | None = None, progress=None, on_checkpoint=None, **options) -> EvalHistory:
     """Accuracy of every complete checkpoint of a run, frozen in memory one after the other; `on_checkpoint`
     is told when each one starts (the parent restarts its clock there). A checkpoint without its own `.meta`
-    uses the run's nearest one (same run, same graph)."""
+    uses the run's nearest one (history_plan.py)."""
     names = output_names(outputs)
-    metas = [(i, e.prefix + ".meta") for i, e in enumerate(history.checkpoints) if e.has_meta]
     points, skipped, device = [], [], ""
-    for number, entry in enumerate(history.checkpoints, 1):
+    planned = plan_history(history)
+    for number, item in enumerate(planned):
         if on_checkpoint:
-            on_checkpoint(entry.prefix)
+            on_checkpoint(item.entry.prefix)
         if progress:
-            progress(number - 1, len(history.checkpoints), f"checkpoint {entry.name}")
-        if not entry.complete:
-            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, entry.problem or "incomplete checkpoint"))
-            continue
-        meta = entry.prefix + ".meta" if entry.has_meta else _nearest(metas, number - 1)
-        if meta is None:
-            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, "no .meta graph in the run to freeze with"))
-            continue
+            progress(number, len(planned), f"checkpoint {item.entry.name}")
         try:
-            frozen = freeze_graph_def(entry.prefix, names, meta=meta)
-            result = evaluate_graph_def(frozen.graph_def, entry.prefix, dataset, limits=limits,
-                                        output_tensor=output_tensor or names[0], **options)
+            point, result = evaluate_planned(item, names, dataset, limits, output_tensor, options)
         except REQUEST_ERRORS:
             raise
         except errors.CkptError as exc:
-            skipped.append(SkippedCheckpoint(entry.prefix, entry.step, str(exc)))
+            skipped.append(SkippedCheckpoint(item.entry.prefix, item.entry.step, str(exc)))
+            continue
+        if point is None:
+            skipped.append(item.skipped)
             continue
         device = result.device
-        points.append(EvalPoint(entry.step, entry.prefix, result.accuracy, result.num_examples, meta,
-                                result.metric.value if result.metric else None))
+        points.append(point)
     if progress:
-        progress(len(history.checkpoints), len(history.checkpoints), "done")
+        progress(len(planned), len(planned), "done")
     return EvalHistory(history.path, tuple(points), tuple(skipped), dataset.source, device)
 
 
-def _nearest(metas: list[tuple[int, str]], position: int) -> str | None:
-    """The .meta of the closest earlier checkpoint in step order, else of the first later one."""
-    before = [m for i, m in metas if i < position]
-    after = [m for i, m in metas if i > position]
-    return before[-1] if before else after[0] if after else None
+def evaluate_planned(item: PlannedCheckpoint, names, dataset: MnistTestSet, limits: Limits,
+                     output_tensor: str | None, options: dict) -> tuple[EvalPoint | None, EvalResult | None]:
+    """(its EvalPoint, the full result) for one planned checkpoint, or (None, None) when the plan skips it."""
+    if item.skipped is not None:
+        return None, None
+    entry = item.entry
+    frozen = freeze_graph_def(entry.prefix, names, meta=item.meta)
+    result = evaluate_graph_def(frozen.graph_def, entry.prefix, dataset, limits=limits,
+                                output_tensor=output_tensor or names[0], **options)
+    return EvalPoint(entry.step, entry.prefix, result.accuracy, result.num_examples, item.meta,
+                     result.metric.value if result.metric else None), result

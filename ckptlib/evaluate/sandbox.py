@@ -53,11 +53,13 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_job(job: str, kwargs: dict, *, limits: Limits, source: str, action: str, progress=None):
-    """The result of `jobs.JOBS[job](**kwargs)` run in a child process, or the CkptError it ended with."""
+def run_job(job: str, kwargs: dict, *, limits: Limits, source: str, action: str, progress=None,
+            env: dict[str, str] | None = None):
+    """The result of `jobs.JOBS[job](**kwargs)` run in a child process (with `env` added to its environment, e.g.
+    the GPU it may use), or the CkptError it ended with."""
     request = pickle.dumps({"job": job, "kwargs": kwargs, "limits": limits}, protocol=pickle.HIGHEST_PROTOCOL)
     child = subprocess.Popen([sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=child_env(), start_new_session=True)
+                             stderr=subprocess.PIPE, env={**child_env(), **(env or {})}, start_new_session=True)
     writer = threading.Thread(target=_feed, args=(child.stdin, request), daemon=True)
     writer.start()
     try:

@@ -23,6 +23,16 @@ verdicts = review.verdicts(history.path)
 if live.url_toggle("Verify checksums", "verify", "Read every tensor of every checkpoint and check its crc32c: "
                    "finds damaged data shards that a listing cannot see (reads every byte)."):
     history = data.verified_history(history.path)
+    checked = [e for e in history.checkpoints if e.checksums in ("ok", "damaged")]
+    damaged = [e.name for e in checked if e.checksums == "damaged"]
+    if damaged:
+        st.error(f"Checksums verified: {len(damaged)} of {len(checked)} complete checkpoint(s) damaged "
+                 f"({', '.join(damaged[:6])}{' …' if len(damaged) > 6 else ''}); see their problem below.")
+    elif checked:
+        st.success(f"Checksums verified: every tensor of the {len(checked)} complete checkpoint(s) matches its "
+                   "stored crc32c.")
+    else:
+        st.info("Checksums: this run has no complete checkpoint to verify.")
 else:
     st.caption("Checksums unverified: turn on *Verify checksums* to read every tensor and check its crc32c.")
 entries = history.checkpoints
@@ -48,6 +58,8 @@ EXPLAIN = {
 }
 for status, sentence in EXPLAIN.items():
     names = [e.name for e in entries if e.status == status]
+    if status == "unlisted" and all(n.endswith((".keras", ".h5", ".weights.json")) for n in names):
+        continue  # Keras files: a note above says Keras keeps no state file, and that they are all usable
     if names:
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         (st.info if status == "preserved" else st.warning)(f"**{len(names)} {status}** ({shown}): {sentence}")
@@ -68,6 +80,8 @@ table = pd.DataFrame(
         "problem": [e.problem or "" for e in entries],
     }
 )
+if any(e.checksums in ("ok", "damaged") for e in entries):
+    table.insert(5, "crc32c", [e.checksums if e.checksums in ("ok", "damaged") else "—" for e in entries])
 if any(e.stored_step is not None and e.stored_step != e.step for e in entries):  # TF2: save counter != step
     table.insert(2, "training step", pd.array([e.stored_step for e in entries], dtype="Int64"))
 st.dataframe(table, hide_index=True, width="stretch",

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import backend, data, figures_compare, live, trend_links
+from ui import backend, data, figures_compare, live, steps, trend_links
 from ui.pickers import url_multiselect
 from ui.widgets import current, errors_shown, url_picker
 
@@ -40,6 +40,8 @@ if health.flags:
 else:
     st.success(f"No health flags over {len(trends.checkpoints)} checkpoints and {len(health.checked)} variables.")
 
+history = selection.history
+step_title, shown_at = steps.axis_title(history), steps.training_steps(history)
 matrix = backend.change_matrix(trends)
 if matrix.values.size and (matrix.values == matrix.values).any():  # some cell is not NaN
     scale = url_picker(st.radio, "Colour the change matrix by", list(figures_compare.MATRIX_SCALES), "mscale",
@@ -48,35 +50,44 @@ if matrix.values.size and (matrix.values == matrix.values).any():  # some cell i
                        help="Both keep one early step of large changes from washing out the rest; "
                             "the hover shows the relative change itself.")
     trend_links.chart(st, figures_compare.change_matrix(
-        matrix, scale, trend_links.matrix_links(root, run_name, trends, matrix)), "trend_matrix", run_name)
+        matrix, scale, trend_links.matrix_links(root, run_name, trends, matrix), shown_at, step_title),
+        "trend_matrix", run_name)
 else:
     st.info(trend_links.single_note(trends))
 
 names = [t.name for t in trends.variables]
 name = url_picker(st.selectbox, "Variable", names, "var")
-series_runs = {run_name: trends}
+series_runs, run_steps, histories = {run_name: trends}, {run_name: shown_at}, {run_name: history}
 for other in overlay:
     run = next(r for r in data.runs(root) if r.name == other)
     with errors_shown():
         series_runs[other] = data.trends(run.path, include_optimizer)
+        histories[other] = data.history(run.path)
+        run_steps[other] = steps.training_steps(histories[other])
 for stat_pair in (("l2", "mean"), ("std", "rel_change_prev")):
     for col, stat in zip(st.columns(2), stat_pair):
-        series, links = trend_links.line_series(series_runs, name, stat, root)
+        series, links = trend_links.line_series(series_runs, name, stat, root, run_steps)
         if figures_compare.has_values(series):
+            marks = trend_links.point_statuses(series_runs, name, histories)
             trend_links.chart(col, figures_compare.trend_lines(series, f"{name}: {stat}", stat == "rel_change_prev",
-                                                               links), f"trend_{stat}", run_name)
+                                                               links, step_title, marks), f"trend_{stat}", run_name)
         else:
             col.info(f"{name}: {stat} — nothing to draw: " + ("a change since the previous checkpoint needs two "
                      "checkpoints that hold it." if stat == "rel_change_prev" else "no checkpoint has a value."))
 trend = trends.get(name)
 c1, c2 = st.columns([1, 2])
-pair = trend_links.step_picker(c1, trend)
+pair = trend_links.step_picker(c1, trend, shown_at)
 if pair is not None:
     # Scenario: a norm jumped between two steps -> open the Diff of exactly those two checkpoints.
     before, after = pair
-    c2.page_link("pages/diff.py", label=f"Open the Diff of step {before.step} → {after.step} for {name}",
+    at_before, at_after = (steps.shown(p.step, p.prefix, shown_at) for p in (before, after))
+    c2.page_link("pages/diff.py", label=f"Open the Diff of {step_title} {at_before} → {at_after} for {name}",
                  icon=":material/difference:",
                  query_params=trend_links.diff_params(root, run_name, name, before, after))
-st.dataframe(pd.DataFrame([{"step": p.step, "l2": p.l2, "mean": p.mean, "std": p.std, "min": p.min, "max": p.max,
+trained = {"training step": None} if steps.counts_saves(history) else {}
+number = "checkpoint number" if trained else "step"  # a TF2 manager's save counter, a Keras epoch
+st.dataframe(pd.DataFrame([{"checkpoint": trend_links.name_of(p.prefix),
+                            **{k: steps.shown(None, p.prefix, shown_at) for k in trained}, number: p.step,
+                            "l2": p.l2, "mean": p.mean, "std": p.std, "min": p.min, "max": p.max,
                             "rel_change_prev": p.rel_change_prev, "rel_change_first": p.rel_change_first,
                             "nan": p.nan, "inf": p.inf} for p in trend.points]), hide_index=True, width="stretch")

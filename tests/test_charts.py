@@ -92,7 +92,7 @@ def test_the_change_matrix_of_120_checkpoints_is_not_washed_out_by_its_first_col
     colours = np.asarray(heat.z, dtype=float)
     assert 0.4 < np.nanmedian(colours) < 0.6 and np.nanmax(colours) == 1
     assert "rank" in heat.colorbar.title.text
-    assert list(heat.x)[:2] == ["2", "3"]  # the first checkpoint's column (nothing before it) left out
+    assert list(heat.x)[:2] == [2, 3]  # the first checkpoint's column (nothing before it) left out
     cells = fig.data[1]
     assert len(cells.x) == 119 and cells.customdata[0][1] == pytest.approx(1.0)  # raw value in the hover
 

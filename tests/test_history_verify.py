@@ -86,5 +86,21 @@ def test_history_page_verifies_on_request_and_counts_only_real_problems(saver_re
     row = table[table["checkpoint"] == os.path.basename(damaged)].iloc[0]
     assert row["status"] == "damaged"
     assert any("damaged" in w.value for w in at.warning)
+    assert any(e.value.startswith("Checksums verified: 1 of ") and os.path.basename(damaged) in e.value
+               for e in at.error)  # the check says what it found, not only the table
+    assert row["crc32c"] == "damaged" and set(table["crc32c"]) <= {"ok", "damaged", "—"}
     problems = next(m for m in at.metric if m.label == "With problems")
     assert int(problems.value) == sum(1 for s in table["status"] if s in ("missing", "incomplete", "damaged", "orphan"))
+
+
+def test_a_verified_healthy_run_says_so(saver_rel, tmp_path, monkeypatch):
+    from page_links import open_page
+
+    copy_run(saver_rel[0], tmp_path / "root", "run")
+    monkeypatch.setenv("CKPTLIB_ROOT", str(tmp_path / "root"))
+    at = open_page("history", str(tmp_path / "root"), {"run": "run", "verify": "1"})
+    assert not at.exception and not at.error
+    complete = sum(1 for e in load_history(str(tmp_path / "root" / "run")).checkpoints if e.complete)
+    assert [s.value for s in at.success] == [f"Checksums verified: every tensor of the {complete} complete "
+                                             "checkpoint(s) matches its stored crc32c."]
+    assert set(at.dataframe[0].value["crc32c"]) == {"ok"}

@@ -97,7 +97,7 @@ def test_matrix_cells_and_line_points_carry_the_diff_of_their_step():
     matrix = _charts(at)[0]
     cells = next(t for t in matrix["data"] if t["type"] == "scatter")
     at_800 = next(c for x, y, c in zip(cells["x"], cells["y"], cells["customdata"])
-                  if x == "800" and y == "conv2/weights")
+                  if x == 800 and y == "conv2/weights")
     query = parse_qs(at_800[0].split("?", 1)[1])
     assert query["a_ckpt"] == ["model.ckpt-700"] and query["b_ckpt"] == ["model.ckpt-800"]
     assert query["dvar"] == ["conv2/weights"] and query["a_run"] == query["b_run"] == [CNN]
@@ -157,3 +157,39 @@ def test_a_run_whose_checkpoints_are_all_unreadable_says_why(tmp_path):
     assert "None of this run's 5 checkpoint(s) could be read" in warned, warned
     assert "model.ckpt-100" in warned and "index" in warned
     assert not at.get("plotly_chart")
+
+
+def test_a_tf2_run_is_drawn_at_its_optimizer_steps_with_save_counters_beside():
+    from ckptlib.runs.history import load_history
+
+    history = load_history(os.path.join(SAMPLES, "mnist_tf2"))
+    trained = {e.name: e.stored_step for e in history.checkpoints}
+    at = _trends(run="mnist_tf2")
+    _clean(at)
+    charts = _charts(at)
+    matrix = charts[0]
+    assert matrix["layout"]["xaxis"]["title"]["text"] == "training step (optimizer)"
+    cells = next(t for t in matrix["data"] if t["type"] == "scatter")
+    assert set(cells["x"]) <= set(trained.values()) and max(cells["x"]) == trained["ckpt-8"] != 8
+    for line in charts[1:]:
+        assert line["layout"]["xaxis"]["title"]["text"] == "training step (optimizer)"
+        assert all(x in trained.values() for t in line["data"] for x in t["x"])
+    table = at.dataframe[-1].value
+    assert list(table.columns[:3]) == ["checkpoint", "training step", "checkpoint number"]
+    assert dict(zip(table["checkpoint"], table["training step"])) == {k: v for k, v in trained.items()
+                                                                      if k in set(table["checkpoint"])}
+    picker = at.selectbox(key="step")
+    assert picker.format_func(picker.value) == f"step {trained['ckpt-8']} (ckpt-8)"
+
+
+def test_an_orphan_is_marked_on_the_lines_and_the_matrix_keeps_step_gaps():
+    at = _trends(run="from_cluster")
+    _clean(at)
+    charts = _charts(at)
+    matrix = charts[0]
+    assert matrix["layout"]["xaxis"].get("type") != "category"  # 600 → 1000 is wider than 300 → 400
+    line = charts[1]
+    trace = line["data"][0]
+    symbols = dict(zip(trace["x"], trace["marker"]["symbol"]))
+    assert symbols[1000] == "x" and symbols[600] == "circle"
+    assert "orphan" in " ".join(a["text"] for a in line["layout"]["annotations"])

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from ckptlib.runs.types import RunHistory
 from ckptlib.tensors.types import Histogram
+from ui import steps
 
 STATUS_COLORS = {
     "latest": "#2e7d32",
@@ -96,7 +97,8 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
 
     When the save times cannot order the run (unknown, or files copied so that all carry one time) the
     x axis lists the checkpoints in step order instead; with nothing to draw, a sentence says why."""
-    drawn = [e for e in history.checkpoints if e.step is not None]
+    drawn = [e for e in history.checkpoints if e.training_step is not None]
+    step_title = steps.axis_title(history)  # TF2 and Keras runs: the optimizer's step, not the save counter
     if not drawn:
         what = (f"None of the {len(history.checkpoints)} checkpoints has a step number (no '-N' in its name and "
                 "no readable global step), so there is no timeline to draw; the table below lists them."
@@ -120,7 +122,7 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
         fig.add_trace(
             go.Scatter(
                 x=[where(e) for e in entries],
-                y=[e.step for e in entries],
+                y=[e.training_step for e in entries],
                 mode="markers",
                 name=status,
                 marker={"color": STATUS_COLORS.get(status, OTHER_STATUS_COLOR),
@@ -128,14 +130,14 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
                         "line": {"width": 1, "color": "white"}},
                 text=[f"{e.name}<br>{e.size_bytes:,} bytes" + (f"<br>{e.problem}" if e.problem else "")
                       for e in entries],
-                hovertemplate="%{text}<br>step %{y}<br>%{x}<extra>" + status + "</extra>",
+                hovertemplate="%{text}<br>" + step_title + " %{y}<br>%{x}<extra>" + status + "</extra>",
             )
         )
     for verdict, (symbol, color) in VERDICT_MARKS.items():
         marked = [e for e in drawn if (verdicts or {}).get(e.prefix) == verdict]
         if marked:
             fig.add_trace(go.Scatter(
-                x=[where(e) for e in marked], y=[e.step for e in marked],
+                x=[where(e) for e in marked], y=[e.training_step for e in marked],
                 mode="markers+text", name=f"verdict: {verdict}", text=[verdict] * len(marked),
                 textposition="top center", textfont={"color": color},
                 marker={"symbol": symbol, "size": 26, "color": color, "line": {"width": 2, "color": color}},
@@ -149,9 +151,10 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
     else:
         xaxis = {"title": "checkpoints in step order (their file times cannot order them: copied or unknown)",
                  "type": "category", "categoryorder": "array", "categoryarray": [e.name for e in drawn]}
-    fig.update_layout(xaxis=xaxis, yaxis=step_axis([e.step for e in drawn]), height=360, margin={"t": 30, "b": 40},
+    fig.update_layout(xaxis=xaxis, yaxis=step_axis([e.training_step for e in drawn], step_title), height=360,
+                      margin={"t": 30, "b": 40},
                       legend={"orientation": "h", "y": 1.12}, showlegend=True)
-    left_out = [e.name for e in history.checkpoints if e.step is None]
+    left_out = [e.name for e in history.checkpoints if e.training_step is None]
     if left_out:
         fig.add_annotation(text=f"Not drawn (no step number): {', '.join(left_out[:4])}"
                                 + (f" and {len(left_out) - 4} more" if len(left_out) > 4 else ""),

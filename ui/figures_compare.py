@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from ckptlib.compare.types import ChangeMatrix, VariableDiff
 from ckptlib.tensors.stats import as_float_components
 from ui.figures import log_axis, note_figure, step_axis, value_range
+from ui.steps import shown
 
 MAX_SCATTER_POINTS = 5000
 MAX_BARS = 40
@@ -100,21 +101,28 @@ def scaled_changes(values: np.ndarray, scale: str = "rank") -> np.ndarray:
     return out
 
 
-def change_matrix(matrix: ChangeMatrix, scale: str = "rank", links=None) -> go.Figure:
+def change_matrix(matrix: ChangeMatrix, scale: str = "rank", links=None, steps: dict | None = None,
+                  step_title: str = "step") -> go.Figure:
     """Variables × steps of the relative change since the previous checkpoint, coloured by `scale` (see
     scaled_changes; the raw value is in the hover). `links[i][j]`, shaped like matrix.values, is what a click on
-    that cell carries (customdata[0] of an invisible marker on the cell, since heatmaps cannot be selected)."""
+    that cell carries (customdata[0] of an invisible marker on the cell, since heatmaps cannot be selected).
+    Columns stand at their step (`steps`: {prefix: training step}, else the checkpoint's own), so a gap in
+    the saves is a wider column; checkpoints without distinct steps are listed side by side instead."""
     values = np.asarray(matrix.values, dtype=np.float64)
     keep = [j for j in range(values.shape[1]) if np.isfinite(values[:, j]).any()] if values.size else []
     if not keep:
         return note_figure("No variable changed between two checkpoints that both hold it: the change matrix "
                            "needs two complete checkpoints.", "Relative change since the previous checkpoint")
-    labels, seen = [], set()
-    for j in keep:
-        step, prefix = matrix.steps[j], matrix.prefixes[j]
-        label = str(step) if step is not None and str(step) not in seen else prefix.rsplit("/", 1)[-1]
-        seen.add(label)
-        labels.append(label)
+    at = [shown(matrix.steps[j], matrix.prefixes[j], steps or {}) for j in keep]
+    by_step = None not in at and len(set(at)) == len(at)
+    if by_step:
+        labels = at
+    else:
+        labels, seen = [], set()
+        for j, step in zip(keep, at):
+            label = str(step) if step is not None and str(step) not in seen else matrix.prefixes[j].rsplit("/", 1)[-1]
+            seen.add(label)
+            labels.append(label)
     values = values[:, keep]
     colours = scaled_changes(values, scale)
     names = list(matrix.variables)
@@ -128,10 +136,11 @@ def change_matrix(matrix: ChangeMatrix, scale: str = "rank", links=None) -> go.F
                                   for i, k in cells],
         marker={"symbol": "square-open", "size": 14, "color": "white", "opacity": 0, "line": {"width": 2}},
         selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
-        hovertemplate="%{y}<br>step %{x}: rel. change %{customdata[1]:.3g} (colour %{customdata[2]:.2f})"
-                      "<extra>click: Diff against the step before</extra>"))
+        hovertemplate="%{y}<br>" + step_title + " %{x}: rel. change %{customdata[1]:.3g} (colour "
+                      "%{customdata[2]:.2f})<extra>click: Diff against the step before</extra>"))
+    xaxis = step_axis(labels, step_title) if by_step else {"title": step_title, "type": "category"}
     fig.update_layout(title="Relative change since the previous checkpoint (click a cell to open its Diff)",
-                      xaxis_title="step", xaxis_type="category", hovermode="closest",
+                      xaxis=xaxis, hovermode="closest",
                       height=max(300, 160 + 22 * len(names)), margin={"t": 40, "b": 40},
                       yaxis={"autorange": "reversed", "automargin": True, "type": "category"})
     return fig
@@ -143,7 +152,8 @@ def has_values(series: dict[str, tuple[list, list]]) -> bool:
 
 
 def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = False,
-                links: dict[str, list[str]] | None = None) -> go.Figure:
+                links: dict[str, list[str]] | None = None, step_title: str = "step",
+                statuses: dict[str, list[str]] | None = None) -> go.Figure:
     """One line per run: label -> (steps, values); `links[label][k]` is what a click on point k carries.
 
     Whole-step ticks (a tick at each of a few steps), a sensible range around a lone point or a flat line,
@@ -154,14 +164,23 @@ def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = 
     every = [v for _, values in series.values() for v in values]
     few = sum(len(steps) for steps, _ in series.values()) <= 2 * len(series)
     for label, (steps, values) in series.items():
+        status = (statuses or {}).get(label) or [""] * len(steps)
+        marked = [s if s == "orphan" else "" for s in status]  # an orphan is a point off the run's record
         fig.add_trace(go.Scatter(
-            x=steps, y=values, mode="lines+markers", name=label, marker={"size": 10 if few else 6},
-            customdata=[[link] for link in (links or {}).get(label, [""] * len(steps))],
-            hovertemplate="step %{x}: %{y:.4g}<extra>" + label + "<br>click: Diff against the step before</extra>"))
+            x=steps, y=values, mode="lines+markers", name=label,
+            marker={"size": 10 if few else 6, "symbol": ["x" if m else "circle" for m in marked]},
+            customdata=[[link, f"<br>{m}: not in the state file" if m else ""]
+                        for link, m in zip((links or {}).get(label, [""] * len(steps)), marked)],
+            hovertemplate=step_title + " %{x}: %{y:.4g}%{customdata[1]}<extra>" + label
+                          + "<br>click: Diff against the step before</extra>"))
+    if any("orphan" in (statuses or {}).get(label, ()) for label in series):
+        fig.add_annotation(text="× orphan: on disk, not in the state file", xref="paper", yref="paper", x=0, y=1,
+                           xanchor="left", showarrow=False, font={"size": 11})
     yaxis = log_axis(every) if log_y else {"type": "linear"}
     if not log_y and value_range(every) is not None:
         yaxis["range"] = value_range(every)
-    fig.update_layout(title=title, xaxis=step_axis([s for steps, _ in series.values() for s in steps]), yaxis=yaxis,
+    fig.update_layout(title=title, xaxis=step_axis([s for steps, _ in series.values() for s in steps], step_title),
+                      yaxis=yaxis,
                       height=300, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25},
                       hovermode="closest")
     zeros = sum(1 for v in every if v == 0)

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from ckptlib.compare.types import ChangeMatrix, RunTrends, TrendPoint, VariableTrend
+from ui.steps import shown
 from ui.widgets import url_picker
 
 GOTO_DIFF, FIRST_POINT = "_trends_goto_diff", "_trends_first_point"
@@ -62,16 +63,30 @@ def matrix_links(root: str, run: str, trends: RunTrends, matrix: ChangeMatrix) -
     return links
 
 
-def line_series(runs: dict[str, RunTrends], name: str, stat: str, root: str) -> tuple[dict, dict]:
-    """({run: (steps, values)}, {run: links}) of one statistic of variable `name` in each run that has it."""
+def line_series(runs: dict[str, RunTrends], name: str, stat: str, root: str,
+                steps: dict[str, dict[str, int | None]] | None = None) -> tuple[dict, dict]:
+    """({run: (steps, values)}, {run: links}) of one statistic of variable `name` in each run that has it; a
+    point is drawn at its checkpoint's training step where `steps[run]` knows it (ui/steps.py)."""
     series, links = {}, {}
     for label, run_trends in runs.items():
         trend = run_trends.get(name)
         if trend is not None:
-            series[label] = ([p.step for p in trend.points],
+            known = (steps or {}).get(label, {})
+            series[label] = ([shown(p.step, p.prefix, known) for p in trend.points],
                              [np.nan if getattr(p, stat) is None else getattr(p, stat) for p in trend.points])
             links[label] = point_links(root, label, trend)
     return series, links
+
+
+def point_statuses(runs: dict[str, RunTrends], name: str, histories: dict) -> dict[str, list[str]]:
+    """{run: the History status (latest, kept, orphan, …) of each point of `name`} where the run's history is known."""
+    out = {}
+    for label, run_trends in runs.items():
+        trend, history = run_trends.get(name), histories.get(label)
+        if trend is not None and history is not None:
+            status = {e.prefix: e.status for e in history.checkpoints}
+            out[label] = [status.get(p.prefix, "") for p in trend.points]
+    return out
 
 
 def chosen_link(state) -> str | None:
@@ -116,15 +131,24 @@ def chart(column, figure, key: str, sidebar_run: str) -> None:
                         selection_mode="points")
 
 
-def step_picker(column, trend: VariableTrend) -> tuple[TrendPoint, TrendPoint] | None:
-    """The step to diff against the one before, kept in the URL (?step=800); None with fewer than 2 points."""
+def step_picker(column, trend: VariableTrend, steps: dict[str, int | None] | None = None
+                ) -> tuple[TrendPoint, TrendPoint] | None:
+    """The step to diff against the one before, kept in the URL (?step=800); None with fewer than 2 points.
+    Where a checkpoint's number is not its training step (`steps`), the choice names both."""
     pairs = {step_label(after): (before, after) for before, after in pairwise(trend.points)}
     if not pairs:
         st.query_params.pop(STEP_KEY, None)
         return None
     labels = list(pairs)
+    trained = {label: shown(None, after.prefix, steps or {}) for label, (_, after) in pairs.items()}
+
+    def named(label: str) -> str:
+        plain = f"step {label}" if label.lstrip("-").isdigit() else label
+        step = trained.get(label)
+        return plain if step is None or str(step) == label else f"step {step} ({name_of(pairs[label][1].prefix)})"
+
     chosen = url_picker(column.selectbox, "Diff the step before and", labels, STEP_KEY, default=labels[-1],
-                        format_func=lambda s: f"step {s}" if s.lstrip("-").isdigit() else s)
+                        format_func=named)
     return pairs[chosen]
 
 

@@ -25,7 +25,7 @@ with errors_shown():
     variables = data.variables(entry.prefix)
 
 left, right = st.columns([2, 1])
-pattern, kinds, link_notes = variable_filters(left, right, variables, backend.KINDS)
+pattern, kinds, link_notes = variable_filters(left, right, variables, backend.KINDS, entry.prefix)
 for note in link_notes:
     st.info(note)
 shown = [v for v in variables if v.kind in kinds

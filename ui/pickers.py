@@ -89,6 +89,7 @@ def url_multiselect(widget, label: str, options, key: str, default, **kwargs) ->
 
 
 _TOUCHED = "_vfilters_touched"
+_SEEN_IN = "_vfilters_checkpoint"  # the checkpoint the page showed last
 
 
 def _touch() -> None:
@@ -96,20 +97,28 @@ def _touch() -> None:
     st.session_state[_TOUCHED] = st.session_state.get("var")
 
 
-def variable_filters(left, right, variables, kinds_all: tuple[str, ...]) -> tuple[str, list[str], list[str]]:
+def variable_filters(left, right, variables, kinds_all: tuple[str, ...],
+                     checkpoint: str = "") -> tuple[str, list[str], list[str]]:
     """The Variables page's name filter and kinds, kept in ?vfilter=…&vkinds=… (absent while default).
 
     A `var` a link asks for (?var=NAME, raw key or display name) that they would hide widens them instead
     of silently choosing another variable (unless the person narrowed them while that variable was shown);
-    returns (pattern, kinds, sentences to show about what the link asked for).
+    returns (pattern, kinds, sentences to show about what the link asked for). A variable chosen in another
+    `checkpoint` that this one lacks (the sidebar moved to another run) lapses without a word.
     """
     default = [k for k in kinds_all if k != "optimizer"]
     notes = []
     wanted = st.session_state.get("var", st.query_params.get("var"))
     by_key = {v.name: v for v in variables}
     target = by_key.get(wanted) or next((v for v in variables if v.display_name == wanted), None)
+    previous = st.session_state.get(_SEEN_IN)
+    st.session_state[_SEEN_IN] = checkpoint
     if wanted and target is None:
-        notes.append(f"This checkpoint has no variable '{wanted}'.")
+        if previous is not None and previous != checkpoint:
+            st.session_state.pop("var", None)
+            st.query_params.pop("var", None)
+        else:
+            notes.append(f"This checkpoint has no variable '{wanted}'.")
     elif target is not None and (_TOUCHED not in st.session_state or st.session_state[_TOUCHED] != target.name):
         st.session_state["var"] = target.name  # a display name resolves to its key
         kinds = st.session_state.get("vkinds") or [k for k in st.query_params.get_all("vkinds") if k in kinds_all]

@@ -64,6 +64,8 @@ def note_form(review: Review, key: str, page: str, targets: dict[str, Target],
     with st.form(f"{key}_note_form"):
         choice = next(iter(targets))
         if len(targets) > 1:
+            if st.session_state.get(f"{key}_about") not in targets:  # a choice of another run's page: start over
+                st.session_state[f"{key}_about"] = choice
             choice = st.radio("About", list(targets), key=f"{key}_about", horizontal=True,
                               format_func=lambda k: (labels or {}).get(k, k))
         left, right = st.columns([1, 3])

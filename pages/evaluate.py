@@ -29,8 +29,7 @@ frozen = None
 run_meta = next((e.prefix + ".meta" for e in reversed(selection.history.checkpoints) if e.has_meta), None)
 meta = entry.prefix + ".meta" if entry and entry.has_meta else run_meta
 if meta is None:
-    st.info(f"Run {selection.run.name} has no .meta file: there is no graph to freeze (TF2 object-based "
-            "checkpoints carry none). A frozen .pb or a SavedModel can still be evaluated below.")
+    st.info(eval_view.no_graph_note(selection, entry))
 else:
     with errors_shown():
         graph = data.meta_graph(meta, True)
@@ -62,7 +61,9 @@ st.header("2 · Evaluate a frozen graph or a SavedModel on MNIST", divider="gray
 upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])  # SavedModels: from the run folder
 model = state.graph_picker(selection.run.path, frozen, upload)
 if model is None:
-    st.info("Freeze a checkpoint above, or upload a .pb.")
+    st.info("Freeze a checkpoint above, or upload a .pb." if meta is not None else
+            "Upload a frozen .pb here, or choose a SavedModel export (a folder with saved_model.pb) as the run in "
+            "the sidebar: its signatures can be evaluated without a .meta.")
 else:
     options, mnist_source, feed_text, refused = state.options_form()
     if os.path.isdir(model):  # a SavedModel: run one of its signatures (input and output come from it)

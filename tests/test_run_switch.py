@@ -49,3 +49,24 @@ def test_pages_survive_a_run_switch_and_back(restored_root, page):
         _radios_chosen(at)
         for box in at.selectbox:
             assert box.value is None or box.index is not None, (run, box.label)
+
+
+@pytest.mark.parametrize(("run", "says", "never"), [
+    (TF2, "TF2 object-based checkpoints carry no graph", "Freeze a checkpoint above"),
+    ("mnist_keras/epochs", "Keras files hold weights and a model config", "Freeze a checkpoint above"),
+])
+def test_evaluate_explains_a_run_without_a_graph_for_its_kind(restored_root, run, says, never):
+    at = open_page("evaluate", SAMPLES, {"run": run})
+    assert not at.exception and not at.error
+    assert says in _said(at) and never not in _said(at), _said(at)
+
+
+def test_evaluate_on_a_tf1_run_that_lost_its_meta_does_not_blame_tf2(restored_root, tmp_path):
+    from conftest import copy_run
+
+    run = copy_run(os.path.join(SAMPLES, "linear"), tmp_path)
+    for name in os.listdir(run):
+        if name.endswith(".meta"):
+            os.remove(os.path.join(run, name))
+    at = open_page("evaluate", str(tmp_path), {"run": "linear"})
+    assert not at.exception and "no .meta file beside its checkpoints" in _said(at) and "TF2" not in _said(at)

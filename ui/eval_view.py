@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ckptlib.compare.types import RunTrends
+from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 from ui.evaluate_state import CHART_KEY, diff_link, diff_params, open_chosen_diff
@@ -146,3 +147,30 @@ def show_history(history: EvalHistory, trends: RunTrends, selection: Selection) 
                          display_text=r"[?&]a_ckpt=([^&]*)")})
     if history.skipped:
         st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))
+
+
+def no_graph_note(selection: Selection, entry: CheckpointEntry | None) -> str:
+    """Why step 1 has nothing to freeze, for the kind of run chosen: TF2/Keras checkpoints carry no graph by
+    design; a TF1 checkpoint without its .meta lost it."""
+    from ui import data
+
+    name = selection.run.name
+    kind = ""
+    if entry is not None and entry.complete:
+        try:
+            kind = data.format_name(entry.prefix)
+            keys = {v.name for v in data.variables(entry.prefix)}
+        except CkptError:
+            keys = set()
+        if kind.startswith("keras"):
+            kind = "Keras files hold weights and a model config, not a TensorFlow graph"
+        elif "_CHECKPOINTABLE_OBJECT_GRAPH" in keys:
+            kind = "TF2 object-based checkpoints carry no graph"
+        else:
+            kind = ""
+    if kind:
+        return (f"Run {name} has no graph to freeze: {kind}. A frozen .pb or a SavedModel export can still be "
+                "evaluated below.")
+    return (f"Run {name} has no .meta file beside its checkpoints, so there is no graph to freeze them with (the "
+            "Saver writes one unless told not to: it may not have been copied). A frozen .pb can still be evaluated "
+            "below.")

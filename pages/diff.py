@@ -81,8 +81,11 @@ doc = backend.diff_doc(result)
 d1, d2, _ = st.columns([1, 1, 4])
 d1.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")
 d2.download_button("JSON (every variable)", json.dumps(doc, indent=2), "diff.json", "application/json")
-if any(r.rel_change is not None for r in rows):
+if any(r.rel_change for r in rows):
     st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
+elif rows and all(r.status == "unchanged" for r in rows):
+    st.info(f"No variable moved between A and B: all {len(rows)} shown are unchanged, so there is no change to "
+            "chart.")
 
 both = [r.name for r in rows if r.name_a is not None and r.status not in ("added", "removed")]
 options = list(table["key"][table["key"].isin(both)])

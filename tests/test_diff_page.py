@@ -3,6 +3,7 @@ and every view choice kept in the URL (issue 15, items 2, 3 and 7)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -171,3 +172,22 @@ def test_the_status_filter_resets_for_a_new_pair_and_leaves_the_url(root):
     assert at.multiselect(key="diff_status").value == ["changed", "unchanged"]
     assert "status" not in at.query_params
     assert np.all(at.dataframe[0].value["status"].isin(["changed", "unchanged"]))
+
+
+def test_two_identical_checkpoints_get_a_sentence_not_an_empty_bar_chart():
+    at = _diff_page(SAMPLES, run="mnist_tf2", a_run="mnist_tf2", a_ckpt="ckpt-8", b_run="mnist_tf2", b_ckpt="ckpt-8",
+                    )
+    _clean(at)
+    assert any(i.value.startswith("No variable moved between A and B: all ") for i in at.info), [i.value for i in at.info]
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+    assert not any("Relative change" in t for t in titles)
+
+
+def test_the_change_bars_name_variables_as_the_table_does():
+    at = _diff_page(SAMPLES, run="mnist_tf2", a_run="mnist_tf2", a_ckpt="ckpt-6", b_run="mnist_tf2", b_ckpt="ckpt-8")
+    _clean(at)
+    bars = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if "Relative change" in json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""))
+    names = bars["data"][0]["y"]
+    assert names and not any(".ATTRIBUTES" in n for n in names) and "model/hidden/w" in names
+    assert set(names) <= set(at.dataframe[0].value["name"])

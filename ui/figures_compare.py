@@ -61,10 +61,16 @@ def sampled_scatter(a: np.ndarray, b: np.ndarray, seed: int = 0) -> go.Figure:
 
 
 def rel_change_bars(rows: list[VariableDiff]) -> go.Figure:
-    """Relative change per variable, largest first (the MAX_BARS largest)."""
-    ranked = sorted((r for r in rows if r.rel_change is not None), key=lambda r: -r.rel_change)[:MAX_BARS]
-    fig = go.Figure(go.Bar(x=[r.rel_change for r in ranked], y=[r.name for r in ranked], orientation="h",
-                           marker_color="#1565c0"))
+    """Relative change per variable, largest first (the MAX_BARS largest that moved), named as the tables name
+    them; a sentence instead when no variable moved."""
+    ranked = sorted((r for r in rows if r.rel_change), key=lambda r: -r.rel_change)[:MAX_BARS]
+    if not ranked:
+        return note_figure(f"No variable changed: all {len(rows)} are the same in A and B.",
+                           "Relative change ‖B−A‖ / ‖A‖")
+    names = [r.display_name or r.name for r in ranked]
+    fig = go.Figure(go.Bar(x=[r.rel_change for r in ranked], y=names, orientation="h", marker_color="#1565c0",
+                           customdata=[r.name for r in ranked],
+                           hovertemplate="%{y}: %{x:.4g}<extra>key %{customdata}</extra>"))
     fig.update_layout(title="Relative change ‖B−A‖ / ‖A‖", xaxis_title="relative change", height=120 + 22 * len(ranked),
                       margin={"t": 40, "b": 40, "l": 10}, yaxis={"autorange": "reversed", "automargin": True})
     return fig

@@ -26,6 +26,7 @@ from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
 from ckptlib.formats import detect
 from ckptlib.formats import open_checkpoint as open_format
+from ckptlib.formats.savedmodel_files import GRAPH_FILE
 from ckptlib.formats.types import VariableInfo
 from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
 from ckptlib.runs import savedmodel_run
@@ -221,7 +222,7 @@ def file_signature(path: str) -> tuple[int, int]:
 
 def meta_graph(path: str, clear_devices: bool) -> MetaGraphInfo:
     """What a .meta (or a SavedModel folder's serving meta graph) holds: ops, collections, saver, signatures."""
-    graph_file = storage.join(path, "saved_model.pb") if storage.isdir(path) else path
+    graph_file = storage.join(path, GRAPH_FILE) if storage.isdir(path) else path
     return _meta_graph(path, clear_devices, file_signature(graph_file))
 
 
@@ -254,7 +255,7 @@ def evaluation(model: str, options: tuple, dataset_source: str | None) -> EvalRe
     """Accuracy of a frozen .pb (cached by the file and the options) with a progress bar."""
     from ckptlib.cache.evaluations import cached_evaluate
 
-    signature = (file_signature(storage.join(model, "saved_model.pb")) if storage.isdir(model)
+    signature = (file_signature(storage.join(model, GRAPH_FILE)) if storage.isdir(model)
                  else file_signature(model))
     key = ("eval", model, signature, options, dataset_source)
     dataset = mnist(dataset_source)
@@ -338,4 +339,4 @@ def _signatures(folder: str, signature: tuple) -> tuple[str, ...]:
 
 def signatures(folder: str) -> tuple[str, ...]:
     """A SavedModel's signature keys, serving_default first (its loader's own '__…' ones left out)."""
-    return _signatures(folder, file_signature(storage.join(folder, "saved_model.pb")))
+    return _signatures(folder, file_signature(storage.join(folder, GRAPH_FILE)))

@@ -15,13 +15,13 @@ import streamlit as st
 from ckptlib import storage
 from ckptlib.compare.mapping import NameMapping
 from ckptlib.errors import CkptError
+from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.graph.picture_types import FunctionInfo, GraphDiff, GraphPicture, LoadedGraph
 from ckptlib.graph.types import NodeDefInfo
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 from ui import data
 from ui.data import file_signature
 
-SAVED_MODEL_FILE = "saved_model.pb"
 MAX_BOXES = 300
 OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"  # the key every TF2 object-based checkpoint holds
 

@@ -14,6 +14,7 @@ from ckptlib import storage
 from ckptlib.cache.results import run_parts
 from ckptlib.cache.store import ResultCache
 from ckptlib.evaluate.limits import make_limits
+from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES_DIR
 from ckptlib.evaluate.opsafety import policy
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.runs.types import RunHistory
@@ -38,9 +39,9 @@ def model_digest(path: str) -> list:
     """file_digest of a graph file; of a SavedModel folder, of its saved_model.pb and every variables file."""
     if not storage.isdir(path):
         return file_digest(path)
-    variables = storage.join(path, "variables")
+    variables = storage.join(path, VARIABLES_DIR)
     names = [n for n, is_dir in storage.listdir(variables) if not is_dir] if storage.isdir(variables) else []
-    return [file_digest(storage.join(path, "saved_model.pb"))] + [file_digest(storage.join(variables, n))
+    return [file_digest(storage.join(path, GRAPH_FILE))] + [file_digest(storage.join(variables, n))
                                                                   for n in sorted(names)]
 
 

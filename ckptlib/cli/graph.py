@@ -8,7 +8,6 @@ imports nothing heavy: what needs numpy (feeds, limits, reports, run histories) 
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from ckptlib import errors
@@ -187,19 +186,19 @@ def _freeze(args):
 def _eval(args):
     from ckptlib.cache.evaluations import cached_evaluate  # imports TensorFlow only on a miss
     from ckptlib.cli import report
-    from ckptlib.evaluate.savedmodel_eval import DEFAULT_SIGNATURE, saved_model_folder
+    from ckptlib.evaluate.savedmodel_eval import DEFAULT_SIGNATURE, require_folder, saved_model_folder
     from ckptlib.storage import absolute, isdir
 
-    signature = None
+    model, signature, options = args.model, None, _eval_options(args)
     if saved_model_folder(args.model) is not None or isdir(absolute(args.model)):
-        signature = args.signature or DEFAULT_SIGNATURE
-        result = _cached_saved_model(args, signature)
+        # --input/--output name the signature's keys; the cache keys the folder by saved_model.pb and its variables.
+        model, signature = require_folder(args.model), args.signature or DEFAULT_SIGNATURE
+        options["signature"] = signature
     elif args.signature:
         raise errors.UnsupportedFormat(f"Cannot evaluate '{absolute(args.model)}': --signature applies to a "
                                        "SavedModel folder, and this is a file.")
-    else:
-        result = cached_evaluate(result_cache(args), args.model, output_tensor=args.output, mnist=args.mnist,
-                                 allow_download=args.download, progress=_progress("eval"), **_eval_options(args))
+    result = cached_evaluate(result_cache(args), model, output_tensor=args.output, mnist=args.mnist,
+                             allow_download=args.download, progress=_progress("eval"), **options)
     feeds = ", ".join(f"{k}={v}" for k, v in result.feeds) or "-"
     padded = f" (digits padded by {result.padding} pixels to 32x32)" if result.padding else ""
     lines = [f"model:     {result.model}" + (f" (signature {signature})" if signature else ""),
@@ -215,42 +214,6 @@ def _eval(args):
     lines += _matrix(result.confusion)
     doc = _with_limits(report.eval_doc(result), args)
     return {**doc, "padding": result.padding, **({"signature": signature} if signature else {})}, "\n".join(lines)
-
-
-def _cached_saved_model(args, signature: str):
-    """evaluate_saved_model through the result cache, keyed by saved_model.pb, the variables bundle's files,
-    the images, the signature and the options (cache/evaluations.py does the same for a .pb)."""
-    from ckptlib.cache.evaluations import dataset_digest, file_digest
-    from ckptlib.evaluate.evaluation import evaluate_saved_model
-    from ckptlib.evaluate.mnist import load_mnist_test
-    from ckptlib.evaluate.opsafety import policy
-    from ckptlib.evaluate.savedmodel_eval import require_folder
-
-    folder = require_folder(args.model)
-    options = {**_eval_options(args), "input_key": args.input, "output_key": args.output}
-    del options["input_tensor"]
-
-    def run(dataset):
-        return evaluate_saved_model(folder, signature, mnist=dataset, allow_download=args.download,
-                                    progress=_progress("eval"), **options)
-
-    cache = result_cache(args)
-    if cache is None or "://" in folder:  # a bucket: its files are not hashed here
-        return run(args.mnist)
-    dataset = load_mnist_test(args.mnist, allow_download=args.download)
-    # The time limit does not change a result that was computed; the memory limit may refuse a graph.
-    key_options = {k: v for k, v in options.items() if k != "time_limit"}
-    parts = ["eval-saved-model", folder, [file_digest(f) for f in _saved_model_files(folder)],
-             dataset_digest(dataset), signature, json.dumps(key_options, sort_keys=True, default=str), policy()]
-    return cache.get_or_compute(parts, lambda: run(dataset))
-
-
-def _saved_model_files(folder: str) -> list[str]:
-    """saved_model.pb and the files of its variables bundle: what the evaluation reads."""
-    variables = os.path.join(folder, "variables")
-    names = sorted(os.listdir(variables)) if os.path.isdir(variables) else []
-    return [os.path.join(folder, "saved_model.pb")] + [os.path.join(variables, n) for n in names
-                                                       if os.path.isfile(os.path.join(variables, n))]
 
 
 def _matrix(rows) -> list[str]:

@@ -28,6 +28,7 @@ from ckptlib.errors import BadGraphIO
 from ckptlib.evaluate import constfreeze, opsafety, plan, varkeys
 from ckptlib.formats import open_checkpoint
 from ckptlib.formats.objectgraph import OBJECT_GRAPH_KEY, parse_object_graph
+from ckptlib.formats.savedmodel_files import VARIABLES
 from ckptlib.graph import functions, load, metagraph
 from ckptlib.graph import scan as graphscan
 
@@ -108,7 +109,7 @@ def freeze_signature(path: str, signature: str = DEFAULT_SIGNATURE, input_key: s
                          [index.nodes[n] for n in sorted(kept)], action="evaluate")
     handles = sorted(n for n in kept if index.nodes[n].op in _HANDLES)
     keys_of = _checkpoint_keys(folder, meta, index, kept, handles)
-    values = constfreeze.read_values(storage.join(folder, "variables/variables"), index, handles, keys_of) \
+    values = constfreeze.read_values(storage.join(folder, VARIABLES), index, handles, keys_of) \
         if handles else {}
     frozen = constfreeze.to_constants(meta.graph_def, outputs, values, index)
     for node in frozen.node:
@@ -212,7 +213,7 @@ def _checkpoint_keys(folder: str, meta, index, kept, handles: list[str]) -> dict
 
 
 def _stored_graph(folder: str):
-    ckpt = open_checkpoint(storage.join(folder, "variables/variables"))
+    ckpt = open_checkpoint(storage.join(folder, VARIABLES))
     raw = ckpt.read(OBJECT_GRAPH_KEY)
     raw = raw.item() if hasattr(raw, "item") else raw
     return parse_object_graph(raw)

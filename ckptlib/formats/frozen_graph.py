@@ -8,10 +8,10 @@ import numpy as np
 
 from ckptlib import _tf, errors, storage
 from ckptlib.formats.base import CHUNK_ELEMENTS, Checkpoint, variable_info
+from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.formats.types import VariableInfo
 
 MAX_GRAPH_BYTES = 2 << 30  # protobuf's message limit: a larger file is not one GraphDef
-SAVED_MODEL_FILE = "saved_model.pb"
 # convert_variables_to_constants (tensorflow/python/framework/convert_to_constants.py) keeps each
 # variable's node name for its Const (TF1; the `/read` Identity is often optimised away), while a TF2
 # function's captured variables become Consts named `unknown`, `unknown_0`, …. Literals the graph itself

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from ckptlib import errors, storage
 from ckptlib.formats.base import CHUNK_ELEMENTS
+from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES
 from ckptlib.formats.v2bundle import BundleCheckpoint, is_bundle, strip_suffix
 
-# tensorflow/python/saved_model/constants.py: SAVED_MODEL_FILENAME_PB, VARIABLES_DIRECTORY, VARIABLES_FILENAME.
-GRAPH_FILE = "saved_model.pb"
-VARIABLES = "variables/variables"
 
 
 def is_saved_model(folder: str) -> bool:

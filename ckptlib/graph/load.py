@@ -10,12 +10,12 @@ from dataclasses import replace
 from google.protobuf import unknown_fields
 
 from ckptlib import _tf, errors, storage
+from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.graph import functions, metagraph, outputs
 from ckptlib.graph import scan as graphscan
 from ckptlib.graph.collectiondefs import pb2
 from ckptlib.graph.picture_types import LoadedGraph
 
-SAVED_MODEL_FILE = "saved_model.pb"
 SERVE_TAG = "serve"
 _GRAPH_SUFFIXES = (".pb", ".graphdef", ".frozen")
 

@@ -8,7 +8,7 @@ from ckptlib import errors, storage
 from ckptlib.graph import load, metagraph
 from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
 
-SAVED_MODEL_FILE = load.SAVED_MODEL_FILE
+SAVED_MODEL_FILE = load.SAVED_MODEL_FILE  # one name for it: formats/savedmodel_files.py
 
 
 def saved_model_file(path: str) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import time as _time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from ckptlib.live.listing import Fingerprint, Listing, list_run
 from ckptlib.live.measure import Reported, measure
 from ckptlib.live.types import WatchEvent
 from ckptlib.runs import keras_run
+from ckptlib.runs.naming import step_from_name
 from ckptlib.runs.types import SkippedCheckpoint
 
 MAX_BACKOFF = 8  # remote runs: the poll interval doubles while nothing changes, up to this many times
 _MAX_INDEX_BYTES = 256 << 20  # hashed whole to key a report; larger ones are keyed by their size and mtime
-_STEP = re.compile(r"-(\d+)$")
 # The stored counters history reads a step from when a prefix has no '-N' suffix (runs/history.py).
 _COUNTER_KEYS = ("global_step", "step/.ATTRIBUTES/VARIABLE_VALUE", "global_step/.ATTRIBUTES/VARIABLE_VALUE")
 
@@ -141,7 +140,7 @@ class RunWatcher:
             ckpt = open_checkpoint(prefix)
             return _Ready(name, found, key, ckpt, _step(name, ckpt))
         except (errors.CkptError, OSError) as exc:
-            self._failure(name, found, _step_from_name(name), exc)
+            self._failure(name, found, step_from_name(name), exc)
             return None
 
     def _open_keras(self, name: str, prefix: str, found: Fingerprint) -> _Ready | None:
@@ -228,14 +227,9 @@ def _listed_complete(index: bundle.BundleIndex, found: Fingerprint) -> bool:
                for shard, needed in index.expected_shard_sizes().items())
 
 
-def _step_from_name(name: str) -> int | None:
-    match = _STEP.search(name)
-    return int(match.group(1)) if match else None
-
-
 def _step(name: str, ckpt: Checkpoint) -> int | None:
     """The '-N' suffix, else the global step stored in the checkpoint (as history does), else None."""
-    step = _step_from_name(name)
+    step = step_from_name(name)
     if step is not None:
         return step
     infos = {info.name: info for info in ckpt.variables}

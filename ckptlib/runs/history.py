@@ -11,10 +11,10 @@ from ckptlib import errors, storage
 from ckptlib.runs import keras_run, retention, savedmodel_run, v1_run
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
+from ckptlib.runs.naming import step_from_name
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
 
 _DATA = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<total>\d{5})$")
-_STEP = re.compile(r"-(\d+)$")
 # Sharded saves write into '<prefix>_temp/' (TF2: '<prefix>_temp_<uuid hex>/') and rename at the end:
 # such a folder left behind means a save that never finished.
 _TEMP_DIR = re.compile(r"^(?P<prefix>.+)_temp(_[0-9a-f]{32})?$")
@@ -86,12 +86,12 @@ def load_history(run_dir: str, read_step: Callable[[str], int | None] | None = N
     if state is None and problem is None and (files or not keras):
         problem = "No `checkpoint` state file: listing the checkpoints found on disk; none is marked latest."
     # Without a state file, 'cp-0005.ckpt' (Keras' TF-format weights, Checkpoint.write) is numbered by its name.
-    name_steps, steps_note = (keras_run.name_steps([n for n in files if _step_from_name(n) is None])
+    name_steps, steps_note = (keras_run.name_steps([n for n in files if step_from_name(n) is None])
                               if state is None else ({}, None))
     listed, latest, stamps = _state_prefixes(state, run_dir, files, notes)
     file_times = {name: _mtime(storage.join(run_dir, name), _paths(run_dir, name, found))
                   for name, found in files.items()}
-    copied_note, ignore_file_times = retention.copied_file_times(stamps, file_times, {n: _step_from_name(n) for n in files})
+    copied_note, ignore_file_times = retention.copied_file_times(stamps, file_times, {n: step_from_name(n) for n in files})
     preserved_until = state.last_preserved_timestamp if state and state.last_preserved_timestamp else None
     unlisted_times = [file_times[name] for name, found in files.items() if name not in listed and found.index]
     if preserved_until is not None and not ignore_file_times and not _preserved_anchor(unlisted_times, preserved_until):
@@ -222,7 +222,7 @@ def _entry(run_dir, name, files: _Files, in_state, latest, time: tuple[float | N
                      and mtime <= preserved_until + _PRESERVE_SLACK_S)
     if state_known and not in_state and paths and not preserved:
         problems.insert(0, ORPHAN_SENTENCE)
-    step = _step_from_name(name)
+    step = step_from_name(name)
     stored = None
     if index is not None and step is None:
         stored = read_step(prefix) if read_step is not None else _stored_step(index)
@@ -258,11 +258,6 @@ def _check_complete(prefix: str, problems: list[str]):
     shard_problems = index.shard_problems()
     problems.extend(shard_problems)
     return None if shard_problems else index
-
-
-def _step_from_name(name: str) -> int | None:
-    match = _STEP.search(name)
-    return int(match.group(1)) if match else None
 
 
 def _stored_step(index) -> int | None:

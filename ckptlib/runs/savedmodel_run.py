@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from ckptlib import errors, storage
+from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES_DIR
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 
-GRAPH_FILE = "saved_model.pb"  # tensorflow/python/saved_model/constants.py SAVED_MODEL_FILENAME_PB
 
 
 def is_export(folder: str, files: list[str] | None = None) -> bool:
@@ -60,7 +60,7 @@ def _entry(folder: str, number: int | None, latest: bool) -> CheckpointEntry:
 
 
 def _variable_files(folder: str) -> list[str]:
-    variables = storage.join(folder, "variables")
+    variables = storage.join(folder, VARIABLES_DIR)
     try:
         return [storage.join(variables, n) for n, is_dir in storage.listdir(variables) if not is_dir]
     except (OSError, errors.CkptError):

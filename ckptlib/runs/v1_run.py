@@ -6,9 +6,9 @@ import re
 from dataclasses import replace
 
 from ckptlib import errors, storage
+from ckptlib.runs.naming import step_from_name
 from ckptlib.runs.types import CheckpointEntry
 
-_STEP = re.compile(r"-(\d+)$")
 # A V1 file has no suffix; files with one of these are something else (bundles, graphs, Keras, events).
 _OTHER = re.compile(r"(\.(index|meta|pb|pbtxt|json|h5|hdf5|keras|txt|csv|npz|npy|py|md)|\.data-\d{5}-of-\d{5}|^checkpoint)$")
 
@@ -33,10 +33,9 @@ def with_v1_files(run_dir: str, entries: list[CheckpointEntry], state_known: boo
             V1Checkpoint(storage.join(run_dir, name)).variables  # noqa: B018 - parse the table now
         except errors.CkptError as exc:
             problem = str(exc)
-        step = _STEP.search(name)
         known = by_name.get(name)
         base = known or CheckpointEntry(
-            prefix=storage.join(run_dir, name), step=int(step.group(1)) if step else None, mtime=mtime, size_bytes=0,
+            prefix=storage.join(run_dir, name), step=step_from_name(name), mtime=mtime, size_bytes=0,
             in_state=False, latest=False, complete=False, has_meta=False, problem=None, state_known=state_known,
             time_source="file" if mtime else "unknown")
         keep_time = known is not None and known.time_source == "state"

@@ -16,6 +16,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))  # tfbuild sits beside the tests
 from pg_cluster import fresh_pg_url, postgres_url  # noqa: E402,F401 - fixtures for the review store tests
+from page_links import restored_root  # noqa: E402,F401 - the page tests' fixture
 
 
 @pytest.hookimpl(trylast=True)

@@ -21,13 +21,15 @@ def restored_root():
         os.environ["CKPTLIB_ROOT"] = saved
 
 
-def open_page(page: str, root: str, params: dict, timeout: int = 60) -> AppTest:
-    """The dashboard on `root`, opened at pages/`page`.py with these query parameters, after its first run."""
+def open_page(page: str | None, root: str, params: dict, timeout: int = 60) -> AppTest:
+    """The dashboard on `root`, opened at pages/`page`.py (None: its first page; a path ending in .py as it is)
+    with these query parameters, after its first run."""
     os.environ["CKPTLIB_ROOT"] = root
     at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
+    if page:
+        at.switch_page(page if page.endswith(".py") else f"pages/{page}.py")
     return at.run()
 
 

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
+from page_links import assert_rendered, open_page
 from streamlit.testing.v1 import AppTest
 from test_rename_rules import BACKBONE_RULE, backbone_values, finetune_pair
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 from conftest import copy_run
 from graph_fixtures import gb, mnist_data, softmax  # noqa: F401
-from page_links import APP, assert_rendered, open_page, restored_root  # noqa: F401 - fixture
+from page_links import APP, assert_rendered, open_page
 from test_engine import _dies_once, _Wrapping
 
 from ckptlib import errors

@@ -7,7 +7,7 @@ import shutil
 from urllib.parse import parse_qsl
 
 import pytest
-from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
+from page_links import assert_rendered, open_page
 from streamlit.testing.v1 import AppTest
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")

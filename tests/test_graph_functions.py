@@ -9,6 +9,7 @@ import os
 import shutil
 
 import pytest
+from page_links import open_page
 from streamlit.testing.v1 import AppTest
 
 from ckptlib.cli.main import main
@@ -227,23 +228,11 @@ def test_cli_function_options(exports, capsys):
 # --- the Graph page -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
-    yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
+pytestmark = pytest.mark.usefixtures("restored_root")  # CKPTLIB_ROOT as it was, after each test
 
 
 def _graph_page(root: str, **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=90)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/graph.py")
-    return at.run()
+    return open_page("graph", root, params, timeout=90)
 
 
 def _boxes(at: AppTest) -> dict[str, str]:

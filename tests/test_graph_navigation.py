@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from dashboard_server import CHROMIUM, running_dashboard, wait_idle
 from graph_fixtures import _needs_mnist
-from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
+from page_links import assert_rendered, open_page
 from streamlit.testing.v1 import AppTest
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from page_links import APP, open_page, restored_root  # noqa: F401 - fixture
+from page_links import APP, open_page
 
 from ckptlib.runs.history import load_history
 

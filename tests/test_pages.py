@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from page_links import APP
 from streamlit.testing.v1 import AppTest
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
 SAMPLES = os.path.join(os.path.dirname(APP), "sample_checkpoints")
 
 
@@ -25,14 +25,7 @@ def _assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-@pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
-    yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
+pytestmark = pytest.mark.usefixtures("restored_root")  # CKPTLIB_ROOT as it was, after each test
 
 
 def test_history_page_lists_the_sample_run_checkpoints():

@@ -7,34 +7,21 @@ import os
 
 import pytest
 from streamlit.proto.Selectbox_pb2 import Selectbox
+from page_links import APP, open_page
 from streamlit.testing.v1 import AppTest
 
 from ckptlib.runs.types import CheckpointEntry
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
 SAMPLES = os.path.join(os.path.dirname(APP), "sample_checkpoints")
 CNN = "mnist_cnn/lr3e-3_bs100"
 SIDEBAR_LABEL_CHARS = 28  # what the default sidebar's selectbox shows without cutting
 
 
-@pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
-    yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
+pytestmark = pytest.mark.usefixtures("restored_root")  # CKPTLIB_ROOT as it was, after each test
 
 
 def _app(root: str = SAMPLES, page: str | None = None, **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    return at.run()
+    return open_page(page, root, params)
 
 
 def _clean(at: AppTest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from page_links import APP, open_page, restored_root  # noqa: F401 - fixture
+from page_links import APP, open_page
 
 SAMPLES = os.path.join(os.path.dirname(APP), "sample_checkpoints")
 CNN, TF2 = "mnist_cnn/lr3e-3_bs100", "mnist_tf2"

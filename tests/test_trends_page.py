@@ -8,32 +8,20 @@ from urllib.parse import parse_qs
 
 import pytest
 from conftest import copy_run
+from page_links import APP, open_page
 from streamlit.testing.v1 import AppTest
 
 from ui.trend_links import chosen_link
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard.py")
 SAMPLES = os.path.join(os.path.dirname(APP), "sample_checkpoints")
 CNN, OTHER = "mnist_cnn/lr3e-3_bs100", "mnist_cnn/lr5e-3_bs50"
 
 
-@pytest.fixture(autouse=True)
-def _restore_env():
-    saved = os.environ.get("CKPTLIB_ROOT")
-    yield
-    if saved is None:
-        os.environ.pop("CKPTLIB_ROOT", None)
-    else:
-        os.environ["CKPTLIB_ROOT"] = saved
+pytestmark = pytest.mark.usefixtures("restored_root")  # CKPTLIB_ROOT as it was, after each test
 
 
 def _trends(root: str = SAMPLES, page: str = "pages/trends.py", **params) -> AppTest:
-    os.environ["CKPTLIB_ROOT"] = root
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(page)
-    return at.run()
+    return open_page(page, root, params)
 
 
 def _param(at: AppTest, key: str) -> list[str]:

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from page_links import assert_rendered, open_page, restored_root  # noqa: F401 - fixture
+from page_links import assert_rendered, open_page
 
 from ckptlib.cli.main import main
 from ckptlib.compare.mapping import NameMapping, parse_rule, rule_effect

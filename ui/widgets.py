@@ -50,6 +50,26 @@ def storage_operation():
     return storage.operation()
 
 
+SIDEBAR_CHARS = 28  # what the default sidebar's selectbox shows without cutting
+
+
+def short_path(path: str) -> str:
+    """A path's end that fits the sidebar, whole folder names only.
+
+    >>> short_path("/work/main/sample_checkpoints"), short_path("runs")
+    ('…/main/sample_checkpoints', 'runs')
+    """
+    if len(path) <= SIDEBAR_CHARS:
+        return path
+    parts = path.rstrip("/").split("/")
+    shown = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + len(shown) + 3 > SIDEBAR_CHARS or not part:
+            break
+        shown = f"{part}/{shown}"
+    return "…/" + shown
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the sidebar chose: the root, the run and the checkpoint (any may be None)."""
@@ -64,8 +84,9 @@ def sidebar() -> Selection:
     """Root, run and checkpoint pickers; the selection is kept in st.session_state['selection']."""
     roots = allowed_roots()
     side = st.sidebar
-    root = url_picker(side.selectbox, "Root folder", list(roots), "root",
+    root = url_picker(side.selectbox, "Root folder", list(roots), "root", format_func=short_path,
                       help="Folders this dashboard may read (set with --root or CKPTLIB_ROOT).")
+    side.caption(root)  # the whole path, wrapped: the box shows its end
     selection = Selection(root, None, None, None)
     if side.button("Refresh", help="Look for new runs and checkpoints now"):
         st.cache_data.clear()

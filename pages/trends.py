@@ -28,6 +28,11 @@ with errors_shown():
 if not trends.variables:
     st.warning(trend_links.nothing_read(trends))
     st.stop()
+orphans = [e.name for e in selection.history.checkpoints if e.status == "orphan"]
+if orphans:
+    st.info(f"Left out: {len(orphans)} orphan(s) ({', '.join(orphans[:4])}{' …' if len(orphans) > 4 else ''}), "
+            "on disk but not in the state file — often another run's, so they are not drawn among this run's "
+            "steps. History says more; Diff compares them.")
 if trends.skipped:
     st.warning("Left out: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]} ({s.reason})" for s in trends.skipped[:5]))
 
@@ -57,20 +62,21 @@ else:
 
 names = [t.name for t in trends.variables]
 name = url_picker(st.selectbox, "Variable", names, "var")
-series_runs, run_steps, histories = {run_name: trends}, {run_name: shown_at}, {run_name: history}
+series_runs, run_steps = {run_name: trends}, {run_name: shown_at}
 for other in overlay:
     run = next(r for r in data.runs(root) if r.name == other)
     with errors_shown():
         series_runs[other] = data.trends(run.path, include_optimizer)
-        histories[other] = data.history(run.path)
-        run_steps[other] = steps.training_steps(histories[other])
+        run_steps[other] = steps.training_steps(data.history(run.path))
+lacking = [other for other in overlay if other in series_runs and series_runs[other].get(name) is None]
+if lacking:
+    st.caption(f"Not drawn: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no variable {name}.")
 for stat_pair in (("l2", "mean"), ("std", "rel_change_prev")):
     for col, stat in zip(st.columns(2), stat_pair):
         series, links = trend_links.line_series(series_runs, name, stat, root, run_steps)
         if figures_compare.has_values(series):
-            marks = trend_links.point_statuses(series_runs, name, histories)
             trend_links.chart(col, figures_compare.trend_lines(series, f"{name}: {stat}", stat == "rel_change_prev",
-                                                               links, step_title, marks), f"trend_{stat}", run_name)
+                                                               links, step_title), f"trend_{stat}", run_name)
         else:
             col.info(f"{name}: {stat} — nothing to draw: " + ("a change since the previous checkpoint needs two "
                      "checkpoints that hold it." if stat == "rel_change_prev" else "no checkpoint has a value."))

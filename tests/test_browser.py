@@ -56,3 +56,28 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             assert page.locator("[data-testid='stException']").count() == 0
         finally:
             browser.close()
+
+
+def test_the_note_form_has_a_choice_after_a_run_switch_in_the_sidebar(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        try:
+            page.goto(f"{server}/history?run=mnist_cnn/lr3e-3_bs100", wait_until="domcontentloaded")
+            _wait_idle(page)
+            about = page.locator("[data-testid='stRadio']").filter(has_text="About")
+            about.wait_for(timeout=30_000)
+            assert about.locator("input:checked").count() == 1
+            run_box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text="Run")
+            run_box.click()
+            page.keyboard.type("mnist_tf2")
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(800)
+            _wait_idle(page)
+            assert "ckpt-8" in page.locator("[data-testid='stMain']").inner_text()  # the switch happened
+            about.wait_for(timeout=30_000)
+            assert about.locator("input:checked").count() == 1, about.inner_text()
+        finally:
+            browser.close()

@@ -111,7 +111,7 @@ def test_review_page_lists_the_notes_under_the_root_and_filters_them(store):
 def test_a_note_added_on_history_is_stored_shown_and_its_verdict_lands_in_the_table(store):
     at = _page("history", run="linear")
     _assert_clean(at)
-    assert at.radio(key="history_about").value == "checkpoint"  # the selected checkpoint by default
+    assert _about(at).value == "checkpoint"  # the selected checkpoint by default
     at = _add(at, "history", "Looks **good**: loss `0.01`.", verdict="ship", name="ana_b")
     _assert_clean(at)
     (note,) = store.notes(run=LINEAR)
@@ -126,7 +126,7 @@ def test_a_note_added_on_history_is_stored_shown_and_its_verdict_lands_in_the_ta
 
     # The name is asked once per session; the next note, on the whole run, is signed with it.
     assert "history_name" not in [t.key for t in at.text_input]
-    at.radio(key="history_about").set_value("run")
+    _about(at).set_value("run")
     at = _add(at, "history", "Whole-run remark", name=None)
     _assert_clean(at)
     newest = store.notes(run=LINEAR)[0]
@@ -261,3 +261,8 @@ def test_the_report_button_writes_a_downloadable_file_outside_the_root(store):
     assert sorted(os.listdir(LINEAR)) == before  # nothing written beside the checkpoints
     at.radio(key="report_format").set_value("HTML").run()
     assert not at.get("download_button")  # the file shown is always the one chosen
+
+
+def _about(at):
+    """The note form's "About" radio (its key changes with its choices)."""
+    return next(r for r in at.radio if r.label == "About")

@@ -170,14 +170,19 @@ def test_a_tf2_run_is_drawn_at_its_optimizer_steps_with_save_counters_beside():
     assert picker.format_func(picker.value) == f"step {trained['ckpt-8']} (ckpt-8)"
 
 
-def test_an_orphan_is_marked_on_the_lines_and_the_matrix_keeps_step_gaps():
+def test_an_orphan_is_left_out_with_a_sentence_and_the_matrix_keeps_step_gaps():
     at = _trends(run="from_cluster")
     _clean(at)
+    assert any("Left out: 1 orphan(s) (model.ckpt-1000)" in i.value for i in at.info), [i.value for i in at.info]
     charts = _charts(at)
     matrix = charts[0]
-    assert matrix["layout"]["xaxis"].get("type") != "category"  # 600 → 1000 is wider than 300 → 400
-    line = charts[1]
-    trace = line["data"][0]
-    symbols = dict(zip(trace["x"], trace["marker"]["symbol"]))
-    assert symbols[1000] == "x" and symbols[600] == "circle"
-    assert "orphan" in " ".join(a["text"] for a in line["layout"]["annotations"])
+    assert matrix["layout"]["xaxis"].get("type") != "category"  # columns stand at their steps
+    cells = next(t for t in matrix["data"] if t["type"] == "scatter")
+    assert 1000 not in cells["x"] and 600 in cells["x"]
+    assert all(1000 not in t["x"] for chart in charts[1:] for t in chart["data"])
+
+
+def test_an_overlaid_run_without_the_variable_is_named():
+    at = _trends(run=CNN, var="conv1/weights", overlay="mnist_tf2")
+    _clean(at)
+    assert any(c.value == "Not drawn: mnist_tf2 has no variable conv1/weights." for c in at.caption)

@@ -9,6 +9,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from dataclasses import replace
 from collections import OrderedDict
 
 import streamlit as st
@@ -187,6 +188,13 @@ def verified_history(run_dir: str) -> RunHistory:
     return _memoised(key, lambda progress: verify_history(load_history(run_dir), progress), "Checking checksums")
 
 
+def on_record(history: RunHistory) -> RunHistory:
+    """The run without its orphans: checkpoints the state file does not list are often another run's (an older
+    run in the same folder): drawn among this run's steps they would read as a jump. Trends page says so."""
+    kept = tuple(e for e in history.checkpoints if e.status != "orphan")
+    return history if len(kept) == len(history.checkpoints) else replace(history, checkpoints=kept)
+
+
 def cluster():
     """The Dask cluster $CKPTLIB_DASK_SCHEDULER names (run-wide work goes there), else None (this machine)."""
     engine = engine_for()
@@ -199,7 +207,8 @@ def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
     kinds = ("model", "optimizer") if include_optimizer else ("model",)
 
     def compute(progress):
-        return cached_trends(result_cache(), load_history(run_dir), progress=progress, kinds=kinds, engine=cluster())
+        return cached_trends(result_cache(), on_record(load_history(run_dir)), progress=progress, kinds=kinds,
+                             engine=cluster())
 
     return _memoised(key, compute, "Reading checkpoints")
 

@@ -158,8 +158,7 @@ def has_values(series: dict[str, tuple[list, list]]) -> bool:
 
 
 def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = False,
-                links: dict[str, list[str]] | None = None, step_title: str = "step",
-                statuses: dict[str, list[str]] | None = None) -> go.Figure:
+                links: dict[str, list[str]] | None = None, step_title: str = "step") -> go.Figure:
     """One line per run: label -> (steps, values); `links[label][k]` is what a click on point k carries.
 
     Whole-step ticks (a tick at each of a few steps), a sensible range around a lone point or a flat line,
@@ -170,18 +169,11 @@ def trend_lines(series: dict[str, tuple[list, list]], title: str, log_y: bool = 
     every = [v for _, values in series.values() for v in values]
     few = sum(len(steps) for steps, _ in series.values()) <= 2 * len(series)
     for label, (steps, values) in series.items():
-        status = (statuses or {}).get(label) or [""] * len(steps)
-        marked = [s if s == "orphan" else "" for s in status]  # an orphan is a point off the run's record
         fig.add_trace(go.Scatter(
-            x=steps, y=values, mode="lines+markers", name=label,
-            marker={"size": 10 if few else 6, "symbol": ["x" if m else "circle" for m in marked]},
-            customdata=[[link, f"<br>{m}: not in the state file" if m else ""]
-                        for link, m in zip((links or {}).get(label, [""] * len(steps)), marked)],
-            hovertemplate=step_title + " %{x}: %{y:.4g}%{customdata[1]}<extra>" + label
+            x=steps, y=values, mode="lines+markers", name=label, marker={"size": 10 if few else 6},
+            customdata=[[link] for link in (links or {}).get(label, [""] * len(steps))],
+            hovertemplate=step_title + " %{x}: %{y:.4g}<extra>" + label
                           + "<br>click: Diff against the step before</extra>"))
-    if any("orphan" in (statuses or {}).get(label, ()) for label in series):
-        fig.add_annotation(text="× orphan: on disk, not in the state file", xref="paper", yref="paper", x=0, y=1,
-                           xanchor="left", showarrow=False, font={"size": 11})
     yaxis = log_axis(every) if log_y else {"type": "linear"}
     if not log_y and value_range(every) is not None:
         yaxis["range"] = value_range(every)

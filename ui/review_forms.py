@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -64,9 +65,11 @@ def note_form(review: Review, key: str, page: str, targets: dict[str, Target],
     with st.form(f"{key}_note_form"):
         choice = next(iter(targets))
         if len(targets) > 1:
-            if st.session_state.get(f"{key}_about") not in targets:  # a choice of another run's page: start over
-                st.session_state[f"{key}_about"] = choice
-            choice = st.radio("About", list(targets), key=f"{key}_about", horizontal=True,
+            # One widget per set of choices: the browser showed a radio whose labels changed (another run, another
+            # checkpoint) with nothing selected, though the session still held a choice.
+            shown = [(labels or {}).get(k, k) for k in targets]
+            about = f"{key}_about_{hashlib.sha1(repr(shown).encode()).hexdigest()[:12]}"
+            choice = st.radio("About", list(targets), index=0, key=about, horizontal=True,
                               format_func=lambda k: (labels or {}).get(k, k))
         left, right = st.columns([1, 3])
         verdict = left.selectbox("Verdict", [NO_VERDICT, *VERDICTS], key=f"{key}_verdict_{generation}")

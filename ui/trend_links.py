@@ -78,17 +78,6 @@ def line_series(runs: dict[str, RunTrends], name: str, stat: str, root: str,
     return series, links
 
 
-def point_statuses(runs: dict[str, RunTrends], name: str, histories: dict) -> dict[str, list[str]]:
-    """{run: the History status (latest, kept, orphan, …) of each point of `name`} where the run's history is known."""
-    out = {}
-    for label, run_trends in runs.items():
-        trend, history = run_trends.get(name), histories.get(label)
-        if trend is not None and history is not None:
-            status = {e.prefix: e.status for e in history.checkpoints}
-            out[label] = [status.get(p.prefix, "") for p in trend.points]
-    return out
-
-
 def chosen_link(state) -> str | None:
     """The "diff?…" link of the first selected point of a plotly selection state, or None."""
     points = ((state or {}).get("selection") or {}).get("points") or []

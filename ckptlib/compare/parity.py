@@ -51,11 +51,25 @@ class Parity:
         return f"export does not hold the weights of {name}: " + ", ".join(parts)
 
 
+SERVING_FORMATS = frozenset({"saved-model", "frozen-graph"})  # made to serve, never to resume training
+
+
 def export_side(format_a: str, format_b: str) -> str | None:
-    """'a' or 'b' when exactly one side is an export (or both are: then 'a'), else None."""
-    if format_a in EXPORT_FORMATS:
-        return "a"
-    return "b" if format_b in EXPORT_FORMATS else None
+    """'a' or 'b': the side that is an export of the other's weights, else None.
+
+    One side an export format and the other a training checkpoint: that side. Both exports: the one made for
+    serving (a SavedModel against the .keras it came from), else None: two Keras files of one run
+    (ModelCheckpoint's epochs) or two exports are compared as they are, with no verdict.
+
+    >>> export_side("saved-model", "tf-bundle-v2"), export_side("keras", "keras"), export_side("keras", "saved-model")
+    ('a', None, 'b')
+    """
+    a, b = format_a in EXPORT_FORMATS, format_b in EXPORT_FORMATS
+    if a and b:
+        a, b = format_a in SERVING_FORMATS, format_b in SERVING_FORMATS
+        if a == b:
+            return None
+    return "a" if a else "b" if b else None
 
 
 def parity(diff: CheckpointDiff, side: str, export: Checkpoint | None = None,

@@ -1,9 +1,11 @@
 """History page: a run's checkpoints on a timeline and in a table, problems explained in words."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
-from ui import backend, data, figures, live
+from ui import backend, data, figures, live, steps
 from ui.review import Target, open_review, show_notes
 from ui.review_forms import note_form
 from ui.widgets import current
@@ -69,15 +71,17 @@ st.plotly_chart(figures.timeline(history, verdicts), width="stretch")  # draws a
 table = pd.DataFrame(
     {
         "checkpoint": [e.name for e in entries],
-        "step": pd.array([e.step for e in entries], dtype="Int64"),
-        "saved": pd.to_datetime([e.mtime for e in entries], unit="s", utc=True).tz_convert(None),
+        steps.number_label(history): pd.array([e.step for e in entries], dtype="Int64"),
+        # Text, not datetimes: an unknown time reads "unknown" (not None); ISO text still sorts by time.
+        "saved (UTC)": [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.mtime)) if e.mtime else "unknown"
+                        for e in entries],
         "size": [backend.human_bytes(e.size_bytes) for e in entries],
         "status": [e.status for e in entries],
         "verdict": [verdicts.get(e.prefix, "") for e in entries],
         "in state": [e.in_state for e in entries],
         "complete": [e.complete for e in entries],
         ".meta": [e.has_meta for e in entries],
-        "problem": [e.problem or "" for e in entries],
+        "details": [e.problem or "" for e in entries],
     }
 )
 if any(e.checksums in ("ok", "damaged") for e in entries):
@@ -85,12 +89,16 @@ if any(e.checksums in ("ok", "damaged") for e in entries):
 if any(e.stored_step is not None and e.stored_step != e.step for e in entries):  # TF2: save counter != step
     table.insert(2, "training step", pd.array([e.stored_step for e in entries], dtype="Int64"))
 st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"saved": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-                            "problem": st.column_config.TextColumn("problem", width="large")})
-problems = [e for e in entries if e.problem]
-if problems:
-    with st.expander(f"Problems in full ({len(problems)})", expanded=len(problems) <= 3):
-        st.markdown("\n".join(f"- **{e.name}**: {e.problem}" for e in problems))
+             column_config={"details": st.column_config.TextColumn("details", width="large",
+                                                                   help="What is wrong, or what is inferred")})
+# "With problems" above counts these; checkpoints kept on purpose have an explanation, not a problem.
+problems = [e for e in entries if e.problem and e.has_problem]
+remarks = [e for e in entries if e.problem and not e.has_problem]
+for title, listed in ((f"Problems in full ({len(problems)})", problems),
+                      (f"About the other checkpoints ({len(remarks)})", remarks)):
+    if listed:
+        with st.expander(title, expanded=listed is problems and len(listed) <= 3):
+            st.markdown("\n".join(f"- **{e.name}**: {e.problem}" for e in listed))
 
 st.subheader("Notes")
 show_notes(review.notes(run=history.path), empty="No notes on this run or its checkpoints yet.")

@@ -29,3 +29,23 @@ def test_two_keras_epochs_get_no_export_verdict(capsys, restored_root):
     export = os.path.join(SAMPLES, "mnist_keras", "export")
     assert main(["diff", export, b, "--json", "--no-cache"]) == 0  # a SavedModel against its .keras: a verdict
     assert json.loads(capsys.readouterr().out)["parity"]["export"] == "a"
+
+
+def _problem_count(at) -> int:
+    return int(next(m for m in at.metric if m.label == "With problems").value)
+
+
+def test_history_counts_and_lists_agree_and_names_what_its_numbers_count(restored_root):
+    for run, number in (("mnist_tf2", "save"), ("mnist_keras/epochs", "epoch"), ("from_cluster", "step"),
+                        ("mnist_cnn/lr3e-3_bs100", "step")):
+        at = open_page("history", SAMPLES, {"run": run})
+        assert not at.exception and not at.error, run
+        table = at.dataframe[0].value
+        assert number in table.columns and ("training step" in table.columns) == (number != "step"), run
+        assert "None" not in set(map(str, table["saved (UTC)"])), run
+        listed = [e.label for e in at.expander if e.label.startswith("Problems in full")]
+        count = _problem_count(at)
+        assert listed == ([f"Problems in full ({count})"] if count else []), (run, listed, count)
+    at = open_page("history", SAMPLES, {"run": "mnist_tf2"})
+    assert "unknown" in set(at.dataframe[0].value["saved (UTC)"])  # preserved: no known save time
+    assert any(e.label.startswith("About the other checkpoints (2)") for e in at.expander)

@@ -12,6 +12,15 @@ def counts_saves(history: RunHistory | None) -> bool:
                                        for e in history.checkpoints)
 
 
+def number_label(history: RunHistory | None) -> str:
+    """What the number in a checkpoint's name counts: a Keras file's epoch, a TF2 manager's saves, else the step."""
+    if not counts_saves(history):
+        return "step"
+    if all(e.name.endswith((".keras", ".h5", ".weights.json")) for e in history.checkpoints):
+        return "epoch"
+    return "save"
+
+
 def axis_title(history: RunHistory | None) -> str:
     return "training step (optimizer)" if counts_saves(history) else "step"
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import backend, data, diff_rules, figures, figures_compare
-from ui.pickers import checkpoint_picker, parse_atol, previous_complete, reset_when_changed, text_param, url_multiselect
+from ui.pickers import checkpoint_picker, default_a, parse_atol, reset_when_changed, text_param, url_multiselect
 from ui.review import open_review
 from ui.review_forms import diff_target, notes_panel
 from ui.widgets import current, errors_shown, url_picker
@@ -23,7 +23,8 @@ run_b = selection.run.name
 ckpt_b = selection.checkpoint.name if selection.checkpoint else None
 reset_when_changed("diff_sidebar", (run_b, ckpt_b), ("a_run", "a_ckpt", "b_run", "b_ckpt"))
 left, right = st.columns(2)
-entry_a = checkpoint_picker(left, "A", "a", runs, run_b, previous_complete(selection.history.checkpoints, ckpt_b))
+run_a, ckpt_a = default_a(runs, selection.run, selection.history, ckpt_b)
+entry_a = checkpoint_picker(left, "A", "a", runs, run_a, ckpt_a)
 entry_b = checkpoint_picker(right, "B", "b", runs, run_b, ckpt_b)
 if entry_a is None or entry_b is None:
     st.stop()
@@ -43,8 +44,10 @@ st.caption("Every variable, all kinds:")
 for col, (status, count) in zip(st.columns(len(summary)), summary.items()):
     col.metric(status.replace("_", " "), count)
 diff_rules.suggestions(result, fields.rules_text)
+side_a, side_b = (st.session_state.get(f"{side}_run") for side in ("a", "b"))
 notes_panel(review, "diff", "diff", diff_target(entry_a.prefix, entry_b.prefix),
-            f"Notes on {entry_a.name} → {entry_b.name}")
+            f"Notes on {entry_a.name} → {entry_b.name}" if side_a == side_b else
+            f"Notes on {side_a} {entry_a.name} → {side_b} {entry_b.name}")
 nonfinite = [r for r in result.variables if r.nonfinite]
 if nonfinite:
     st.warning(f"{len(nonfinite)} variable(s) hold NaN or Inf in A or B ({', '.join(r.name for r in nonfinite[:5])}): "
@@ -78,9 +81,9 @@ table = pd.DataFrame({
 table = table.sort_values("rel_change", ascending=False, na_position="last", kind="stable")
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * max(len(table), 2), 460))
 doc = backend.diff_doc(result)
-d1, d2, _ = st.columns([1, 1, 4])
-d1.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")
-d2.download_button("JSON (every variable)", json.dumps(doc, indent=2), "diff.json", "application/json")
+with st.container(horizontal=True):  # buttons as wide as their labels, side by side
+    st.download_button("CSV (rows shown)", table.to_csv(index=False), "diff.csv", "text/csv")
+    st.download_button("JSON (every variable)", json.dumps(doc, indent=2), "diff.json", "application/json")
 if any(r.rel_change for r in rows):
     st.plotly_chart(figures_compare.rel_change_bars(rows), width="stretch")
 elif rows and all(r.status == "unchanged" for r in rows):
@@ -103,7 +106,11 @@ if a is None or b is None:
     st.caption(f"{name} is too large to plot value by value; the table's statistics cover every element.")
     st.stop()
 a, b = np.asarray(a), np.asarray(b)
-st.caption(f"A: {row.name_a} {list(row.shape_a)} {row.dtype_a} · B: {row.name} {list(row.shape_b)} {row.dtype_b}")
+if row.display_name and row.display_name != row.name:  # the heading is the real name; the keys go last
+    st.caption(f"A: {list(row.shape_a)} {row.dtype_a} · B: {list(row.shape_b)} {row.dtype_b} · keys: A {row.name_a}, "
+               f"B {row.name}")
+else:
+    st.caption(f"A: {row.name_a} {list(row.shape_a)} {row.dtype_a} · B: {row.name} {list(row.shape_b)} {row.dtype_b}")
 left, right = st.columns(2)
 left.plotly_chart(figures_compare.overlaid_histograms(a, b), width="stretch")
 right.plotly_chart(figures_compare.sampled_scatter(a, b), width="stretch")

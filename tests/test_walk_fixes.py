@@ -49,3 +49,21 @@ def test_history_counts_and_lists_agree_and_names_what_its_numbers_count(restore
     at = open_page("history", SAMPLES, {"run": "mnist_tf2"})
     assert "unknown" in set(at.dataframe[0].value["saved (UTC)"])  # preserved: no known save time
     assert any(e.label.startswith("About the other checkpoints (2)") for e in at.expander)
+
+
+def test_the_diff_of_an_export_starts_against_its_training_run_and_names_both_runs(restored_root):
+    at = open_page("diff", SAMPLES, {"run": "mnist_keras/export"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="a_run").value == "mnist_keras/manager"
+    assert at.selectbox(key="b_run").value == "mnist_keras/export"
+    assert any(s.value.startswith("Export holds the weights of ckpt-5") for s in at.success), _said(at)
+    assert any("mnist_keras/manager ckpt-5 → mnist_keras/export export" in e.label.replace("\\_", "_") for e in at.expander)
+
+
+def test_the_diff_caption_names_a_keras_variable_by_its_path_with_keys_last(restored_root):
+    at = open_page("diff", SAMPLES, {"run": "mnist_keras/epochs"})
+    assert not at.exception and not at.error
+    heading = at.subheader[0].value
+    assert "/" in heading and not heading.startswith("layers/"), heading
+    caption = next(c.value for c in at.caption if c.value.startswith("A: ["))
+    assert "keys: A layers/" in caption, caption

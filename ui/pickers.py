@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ckptlib.compare.parity import EXPORT_FORMATS
 from ckptlib.runs.types import CheckpointEntry, RunSummary
 from ui import data
 from ui.widgets import checkpoint_select, errors_shown, url_picker
@@ -34,6 +35,28 @@ def previous_complete(entries: tuple[CheckpointEntry, ...], name: str | None) ->
         at = complete.index(name)
         return complete[at - 1] if at > 0 else complete[min(1, len(complete) - 1)]
     return complete[0] if complete else None
+
+
+def default_a(runs: tuple[RunSummary, ...], run: RunSummary, history, ckpt_b: str | None) -> tuple[str, str | None]:
+    """(run, checkpoint) A starts at: B's run, the checkpoint before B. A run of one checkpoint (an export, a
+    single save) has nothing before it: A is then the latest checkpoint of a sibling run (same parent folder),
+    a training checkpoint rather than another export where there is one, so that an export is compared with
+    the run it came from."""
+    if sum(1 for e in history.checkpoints if e.complete) >= 2:
+        return run.name, previous_complete(history.checkpoints, ckpt_b)
+    parent = run.name.rpartition("/")[0]  # runs at the root's top are not taken for one experiment's parts
+    siblings = [r for r in runs if parent and r.name != run.name and r.name.rpartition("/")[0] == parent
+                and r.num_checkpoints]
+    for sibling in sorted(siblings, key=lambda r: _is_export(r)):
+        latest = data.history(sibling.path).latest
+        if latest is not None:
+            return sibling.name, latest.name
+    return run.name, previous_complete(history.checkpoints, ckpt_b)
+
+
+def _is_export(run: RunSummary) -> bool:
+    latest = data.history(run.path).latest
+    return latest is None or data.format_name(latest.prefix) in EXPORT_FORMATS
 
 
 def reset_when_changed(marker: str, value, keys: tuple[str, ...]) -> bool:

@@ -156,3 +156,15 @@ def test_a_one_checkpoint_timeline_has_one_step_tick_and_an_hour_of_time(step_20
     assert list(fig.layout.yaxis.tickvals) == [2000]
     start, end = (np.datetime64(t) for t in fig.layout.xaxis.range)
     assert end - start == np.timedelta64(60, "m")
+
+
+def test_count_axes_tick_whole_counts():
+    from ckptlib.tensors.types import Histogram
+    from ui import figures
+
+    few = figures.histogram(Histogram(edges=(0.0, 0.5, 1.0), counts=(1, 3)), "h")
+    assert few.layout.yaxis.dtick == 1 and few.layout.yaxis.tickformat == "d"
+    many = figures.histogram(Histogram(edges=(0.0, 0.5, 1.0), counts=(100, 3000)), "h")
+    assert many.layout.yaxis.dtick is None and many.layout.yaxis.tickformat == "d"
+    both = figures_compare.overlaid_histograms(np.array([0.0, 1.0]), np.array([0.5, 1.0, 1.0]))
+    assert both.layout.yaxis.dtick == 1

@@ -162,11 +162,20 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
     return fig
 
 
+def count_axis(counts, title: str = "count") -> dict:
+    """An axis of whole counts: never a tick at 0.5 (plotly's choice for a bar of height 1 or 3)."""
+    top = max((int(c) for c in counts), default=0)
+    axis = {"title": title, "tickformat": "d", "rangemode": "tozero"}
+    if top <= 10:
+        axis["dtick"] = 1
+    return axis
+
+
 def histogram(hist: Histogram, title: str = "") -> go.Figure:
     edges = np.asarray(hist.edges)
     centers = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure(go.Bar(x=centers, y=hist.counts, width=np.diff(edges), marker_color="#1565c0"))
-    fig.update_layout(title=title, xaxis_title="value", yaxis_title="count", bargap=0, height=320,
+    fig.update_layout(title=title, xaxis_title="value", yaxis=count_axis(hist.counts), bargap=0, height=320,
                       margin={"t": 40, "b": 40})
     return fig
 

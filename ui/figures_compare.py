@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from ckptlib.compare.types import ChangeMatrix, VariableDiff
 from ckptlib.tensors.stats import as_float_components
-from ui.figures import log_axis, note_figure, step_axis, value_range
+from ui.figures import count_axis, log_axis, note_figure, step_axis, value_range
 from ui.steps import shown
 
 MAX_SCATTER_POINTS = 5000
@@ -31,11 +31,14 @@ def overlaid_histograms(a: np.ndarray, b: np.ndarray, bins: int = 60) -> go.Figu
         low, high = float(both.min()), float(both.max())
         edges = np.linspace(low - 0.5, high + 0.5, 2) if low == high else np.linspace(low, high, bins + 1)
         centers = (edges[:-1] + edges[1:]) / 2
+        counts = []
         for label, values, color in (("A", fa, "#1565c0"), ("B", fb, "#ef6c00")):
-            fig.add_trace(go.Bar(x=centers, y=np.histogram(values, edges)[0], name=label, opacity=0.55,
+            counts.extend(np.histogram(values, edges)[0])
+            fig.add_trace(go.Bar(x=centers, y=counts[-len(centers):], name=label, opacity=0.55,
                                  marker_color=color, width=np.diff(edges)))
+        fig.update_layout(yaxis=count_axis(counts))
     fig.update_layout(barmode="overlay", bargap=0, title="Histograms of A and B", xaxis_title="value",
-                      yaxis_title="count", height=340, margin={"t": 40, "b": 40})
+                      height=340, margin={"t": 40, "b": 40})
     return fig
 
 

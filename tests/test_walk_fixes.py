@@ -67,3 +67,11 @@ def test_the_diff_caption_names_a_keras_variable_by_its_path_with_keys_last(rest
     assert "/" in heading and not heading.startswith("layers/"), heading
     caption = next(c.value for c in at.caption if c.value.startswith("A: ["))
     assert "keys: A layers/" in caption, caption
+
+
+def test_an_export_without_a_step_is_labelled_by_its_name_alone(restored_root):
+    at = open_page(None, SAMPLES, {"run": "mnist_keras/export"})
+    assert not at.exception
+    box = at.selectbox(key="ckpt")
+    assert box.format_func(box.value) == "export ★"
+    assert not [t for t in at.text_input if t.key == "ckpt_step"]  # nothing to go to

@@ -132,8 +132,10 @@ def checkpoint_select(container, label: str, entries: Sequence[CheckpointEntry],
     chosen = by_name[name]
     jump = f"{key}_step"
     st.session_state[jump] = "" if chosen.training_step is None else str(chosen.training_step)  # follows the choice
-    container.text_input("Go to step", key=jump, on_change=_jump, args=(key, jump, tuple(entries)),
-                         help="An exact step (TF2: the stored training step or the save number) or a checkpoint name.")
+    if len(entries) > 1 or chosen.training_step is not None:  # one stepless checkpoint (an export): nothing to find
+        container.text_input("Go to step", key=jump, on_change=_jump, args=(key, jump, tuple(entries)),
+                             help="An exact step (TF2: the stored training step or the save number) or a checkpoint "
+                                  "name.")
     missing = st.session_state.pop(f"{jump}_missing", None)
     if missing:
         container.caption(f"No checkpoint at step {missing}: still on {chosen.name}.")
@@ -175,7 +177,7 @@ def names_implied(entries: Sequence[CheckpointEntry]) -> bool:
 def checkpoint_label(entry: CheckpointEntry, name_implied: bool = False) -> str:
     """Short enough for the sidebar: '1000 ★', '200 · preserved', TF2 '400 · ckpt-8 ★' (training step first)."""
     step = entry.training_step
-    parts = [str(step) if step is not None else "?"] + ([] if name_implied else [entry.name])
+    parts = ([str(step)] if step is not None else []) + ([] if name_implied and step is not None else [entry.name])
     label = " · ".join(parts) + (" ★" if entry.latest else "")
     return label if entry.status in ("kept", "latest") else f"{label} · {entry.status}"
 

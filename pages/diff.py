@@ -94,7 +94,8 @@ both = [r.name for r in rows if r.name_a is not None and r.status not in ("added
 options = list(table["key"][table["key"].isin(both)])
 shown_as = {r.name: r.display_name or r.name for r in rows}
 name = url_picker(st.selectbox, "Variable to inspect", options, "dvar", format_func=lambda n: shown_as.get(n, n),
-                  default=diff_rules.largest_change(rows, options))  # the layer that moved most
+                  default=diff_rules.largest_change(rows, options),  # the layer that moved most
+                  url_text=shown_as)
 if name is None:
     st.stop()
 row = next(r for r in rows if r.name == name)

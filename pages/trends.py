@@ -61,7 +61,8 @@ else:
     st.info(trend_links.single_note(trends))
 
 names = [t.name for t in trends.variables]
-name = url_picker(st.selectbox, "Variable", names, "var")
+real = {t.name: t.display_name or t.name for t in trends.variables}
+name = url_picker(st.selectbox, "Variable", names, "var", format_func=lambda n: real.get(n, n), url_text=real)
 series_runs, run_steps = {run_name: trends}, {run_name: shown_at}
 for other in overlay:
     run = next(r for r in data.runs(root) if r.name == other)

@@ -52,7 +52,8 @@ with st.expander("By scope"):
 names = list(table["key"])
 first_weight = next((v.name for v in shown if v.kind == "model" and v.name in names), None)
 display = {v.name: v.display_name + (f"  ({v.name})" if v.display_name != v.name else "") for v in shown}
-name = url_picker(st.selectbox, "Variable", names, "var", default=first_weight, format_func=lambda n: display.get(n, n))
+name = url_picker(st.selectbox, "Variable", names, "var", default=first_weight, format_func=lambda n: display.get(n, n),
+                  url_text={v.name: v.display_name for v in variables})
 if name is None:
     st.stop()
 with errors_shown():

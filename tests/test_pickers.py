@@ -196,5 +196,7 @@ def test_a_link_whose_name_filter_hides_its_variable_clears_the_filter():
 def test_a_link_may_name_a_tf2_variable_by_its_display_name():
     at = _app(run="mnist_tf2", var="optimizer/_variables/4", page="pages/variables.py")
     _clean(at)
-    assert _param(at, "var") == "optimizer/_variables/4/.ATTRIBUTES/VARIABLE_VALUE"
+    assert _param(at, "var") == "optimizer/_variables/4"  # the URL keeps the real name, not the key
     assert at.subheader[0].value == "optimizer/_variables/4"
+    keyed = _app(run="mnist_tf2", var="optimizer/_variables/4/.ATTRIBUTES/VARIABLE_VALUE", page="pages/variables.py")
+    assert keyed.subheader[0].value == "optimizer/_variables/4" and _param(keyed, "var") == "optimizer/_variables/4"

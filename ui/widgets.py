@@ -30,17 +30,23 @@ def errors_shown(stop: bool = True) -> Iterator[None]:
             st.stop()
 
 
-def url_picker(widget, label: str, options: Sequence[str], key: str, default: str | None = None, **kwargs):
-    """A selectbox-like widget whose value lives in the URL (?key=value) so a link reproduces it."""
+def url_picker(widget, label: str, options: Sequence[str], key: str, default: str | None = None,
+               url_text: dict[str, str] | None = None, **kwargs):
+    """A selectbox-like widget whose value lives in the URL (?key=value) so a link reproduces it; `url_text`
+    writes an option as people name it (a variable's real name for its checkpoint key) and reads it back."""
     if not options:
         st.query_params.pop(key, None)
         return None
-    wanted = st.session_state.get(key, st.query_params.get(key))
+    wanted = st.session_state.get(key)
+    if wanted is None:
+        wanted = st.query_params.get(key)
+        if url_text and wanted not in options:
+            wanted = next((option for option, text in url_text.items() if text == wanted), wanted)
     if wanted not in options:
         wanted = default if default in options else options[0]
     st.session_state[key] = wanted
     value = widget(label, options, key=key, **kwargs)
-    st.query_params[key] = value
+    st.query_params[key] = (url_text or {}).get(value, value)
     return value
 
 

@@ -5,6 +5,8 @@ import streamlit as st
 
 from ui import backend, data, figures_compare, live, steps, trend_links
 from ui.pickers import url_multiselect
+from ui.review import Target, open_review
+from ui.review_forms import notes_panel
 from ui.widgets import current, errors_shown, url_picker
 
 selection = current()
@@ -98,3 +100,9 @@ st.dataframe(pd.DataFrame([{"checkpoint": trend_links.name_of(p.prefix),
                             "l2": p.l2, "mean": p.mean, "std": p.std, "min": p.min, "max": p.max,
                             "rel_change_prev": p.rel_change_prev, "rel_change_first": p.rel_change_first,
                             "nan": p.nan, "inf": p.inf} for p in trend.points]), hide_index=True, width="stretch")
+# Scenario: a jump seen here is worth a note for the team, on the variable at the step chosen above.
+at_step = pair[1] if pair is not None else None
+notes_panel(open_review(), "trends", "trends",
+            Target(history.path, checkpoint=at_step.prefix, variable=name) if at_step else Target(history.path),
+            f"Notes on {real.get(name, name)} at {trend_links.name_of(at_step.prefix)}" if at_step
+            else "Notes on the run")

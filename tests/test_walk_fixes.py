@@ -75,3 +75,15 @@ def test_an_export_without_a_step_is_labelled_by_its_name_alone(restored_root):
     box = at.selectbox(key="ckpt")
     assert box.format_func(box.value) == "export ★"
     assert not [t for t in at.text_input if t.key == "ckpt_step"]  # nothing to go to
+
+
+def test_trends_takes_a_note_on_the_variable_at_the_chosen_step(restored_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CKPTLIB_DB", f"sqlite:///{tmp_path / 'review.sqlite3'}")  # this test's own notes
+    at = open_page("trends", SAMPLES, {"run": "mnist_cnn/lr3e-3_bs100", "var": "conv2/weights", "step": "800"})
+    assert not at.exception and not at.error
+    assert any(e.label.startswith("Notes on conv2/weights at model.ckpt-800") for e in at.expander)
+    at.text_area(key="trends_text_0").input("Norm jumps here.")
+    at.text_input(key="trends_name").input("Ana")
+    at.button(key="trends_submit").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Note ") and "conv2/weights" in s.value for s in at.success), _said(at)

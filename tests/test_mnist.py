@@ -67,7 +67,7 @@ def test_npz_file_and_folder_holding_one(tmp_path):
 
 
 def test_search_order(tmp_path, monkeypatch):
-    with pytest.raises(DatasetError, match="No MNIST test set found.*allow the download"):
+    with pytest.raises(DatasetError, match="No MNIST test set found.*MNIST box.*allow Keras. download"):
         load_mnist_test()
     cache = tmp_path / "keras_home" / "datasets"
     cache.mkdir(parents=True)

@@ -56,8 +56,9 @@ def load_mnist_test(source: str | os.PathLike | None = None, *, allow_download: 
         return _load_path(cache, " (Keras cache)")
     if not allow_download:
         raise DatasetError(
-            f"No MNIST test set found: give a folder of IDX files or a Keras mnist.npz (--mnist), set ${ENV_VAR}, "
-            f"or allow the download (allow_download=True, --download) into {cache}.")
+            f"No MNIST test set found: give a folder of IDX files or a Keras mnist.npz (--mnist, or the dashboard's "
+            f"MNIST box), set ${ENV_VAR} where ckptlib runs, or allow Keras' download into {cache} (--download; "
+            "allow_download=True).")
     _download(cache)
     return _load_path(cache, f" (downloaded from {KERAS_URL})")
 

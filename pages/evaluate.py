@@ -10,11 +10,14 @@ import streamlit as st
 
 from ui import data, eval_view
 from ui import evaluate_state as state
+from ui.review import Target, open_review
+from ui.review_forms import notes_panel
 from ui.widgets import current, errors_shown, url_picker
 
 state.switch_to_chosen_diff()  # a point clicked on the accuracy chart in the previous run
 selection = current()
 st.title("Evaluate")
+review = open_review()
 if selection.run is None:
     st.info("Choose a run in the sidebar.")
     st.stop()
@@ -58,8 +61,7 @@ else:
                                "application/octet-stream")
 
 st.header("2 · Evaluate a frozen graph or a SavedModel on MNIST", divider="gray")
-upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])  # SavedModels: from the run folder
-model = state.graph_picker(selection.run.path, frozen, upload)
+model = state.graph_picker(selection.run.path, frozen)
 if model is None:
     st.info("Freeze a checkpoint above, or upload a .pb." if meta is not None else
             "Upload a frozen .pb here, or choose a SavedModel export (a folder with saved_model.pb) as the run in "
@@ -69,8 +71,10 @@ else:
     if os.path.isdir(model):  # a SavedModel: run one of its signatures (input and output come from it)
         with errors_shown():
             keys = data.signatures(model)
-        signature = url_picker(st.selectbox, "Signature", list(keys), "sig")
+        signature = url_picker(st.selectbox, "Signature", list(keys), state.SIGNATURE)
         options = tuple(sorted(dict(options, signature=signature).items()))
+    else:
+        st.query_params.pop(state.SIGNATURE, None)  # a frozen .pb has no signatures: a SavedModel's lapses
     clicked = st.button("Evaluate", type="primary", key="evaluate")
     request = state.evaluation_request(model, options, mnist_source, feed_text, clicked)
     if refused:
@@ -97,3 +101,6 @@ if over_run is not None:
         history = data.accuracy_history(selection.run.path, over_run, (("limit", None),) + state.current_limits(), None)
         trends = data.trends(selection.run.path, False)
     eval_view.show_history(history, trends, selection)
+if entry is not None:
+    notes_panel(review, "evaluate", "evaluate", Target(selection.history.path, checkpoint=entry.prefix),
+                f"Notes on {entry.name} (its accuracy, whether to ship it)")

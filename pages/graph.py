@@ -11,9 +11,10 @@ import streamlit as st
 
 from ui import data, graph_data
 from ui.graph_compare import compare_view
-from ui.graph_nodes import device_notice, node_tab, ops_tab, signatures_view
-from ui.graph_picture import function_picker, picture_view
+from ui.graph_nodes import device_notice, graph_notes, node_tab, ops_tab, signatures_view
+from ui.graph_picture import follow_run, function_picker, picture_view
 from ui.live import url_toggle
+from ui.review import open_review
 from ui.widgets import current, errors_shown, url_picker
 
 TABS = ["Picture", "Suggested inputs and outputs", "Collections", "Operations", "Node", "Op types",
@@ -21,9 +22,11 @@ TABS = ["Picture", "Suggested inputs and outputs", "Collections", "Operations", 
 
 selection = current()
 st.title("Graph")
+review = open_review()
 if selection.run is None:
     st.info("Choose a run in the sidebar.")
     st.stop()
+follow_run(selection.run.path)
 graphs = graph_data.graph_files(selection.run.path)
 if not graphs:
     st.info(graph_data.no_graph_message(selection.run.name, selection.history))
@@ -45,9 +48,17 @@ is_export = saved_model and selection.checkpoint is not None and selection.check
 note = None if is_export else graph_data.meta_note(selection.history, selection.checkpoint, chosen)
 if note:
     st.caption(note)
+
+
+def finish() -> None:
+    """The notes at the bottom of every view, then the page ends."""
+    graph_notes(review, selection.history, selection.checkpoint, chosen)
+    st.stop()
+
+
 if mode == "Compare":
     compare_view(selection.root, selection.run, chosen, path, clear)
-    st.stop()
+    finish()
 if not chosen.endswith(".meta"):
     function = function_picker(st, path, clear)
     with errors_shown():
@@ -64,7 +75,7 @@ if not chosen.endswith(".meta"):
     if saved_model:
         with errors_shown():
             signatures_view(data.meta_graph(path, clear))
-    st.stop()
+    finish()
 with errors_shown():
     info = data.meta_graph(path, clear)
 
@@ -111,3 +122,4 @@ with tabs[6]:
     signatures_view(info)
     if not info.saver and not info.signatures:
         st.caption("No SaverDef and no signatures in this meta graph.")
+finish()

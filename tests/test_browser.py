@@ -65,7 +65,7 @@ def test_the_note_form_has_a_choice_after_a_run_switch_in_the_sidebar(server):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
         try:
-            page.goto(f"{server}/history?run=mnist_cnn/lr3e-3_bs100", wait_until="domcontentloaded")
+            page.goto(f"{server}/?run=mnist_cnn/lr3e-3_bs100", wait_until="domcontentloaded")  # History: the main page
             _wait_idle(page)
             about = page.locator("[data-testid='stRadio']").filter(has_text="About")
             about.wait_for(timeout=30_000)

@@ -140,7 +140,7 @@ def test_accuracy_points_link_to_the_diff_against_the_previous_checkpoint():
     at = _history_page()
     table = at.dataframe[-1].value
     links = dict(zip(table["step"], table["diff against"]))
-    assert links[200] is None  # the first checkpoint has none before it
+    assert links[200] == ""  # the first checkpoint has none before it (an empty cell, not None)
     params = dict(parse_qsl(links[800].split("?", 1)[1]))
     assert params == {"root": SAMPLES, "run": CNN, "ckpt": "model.ckpt-800", "a_run": CNN,
                       "a_ckpt": "model.ckpt-700", "b_run": CNN, "b_ckpt": "model.ckpt-800"}
@@ -191,7 +191,7 @@ def test_a_one_checkpoint_run_gets_sensible_charts(tmp_path):
     assert accuracy["xaxis"]["tickvals"] == [1000] and accuracy["xaxis"]["tickformat"] == "d"
     assert "Weight norms (L2) by step" not in charts  # no empty plot: a sentence instead
     assert any("Weight norms by step need two readable checkpoints" in i.value for i in at.info)
-    assert at.dataframe[-1].value["diff against"].tolist() == [None]
+    assert at.dataframe[-1].value["diff against"].tolist() == [""]
 
 
 def test_choose_another_one_only_when_the_run_has_another_complete_checkpoint(tmp_path):

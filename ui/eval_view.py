@@ -9,9 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ckptlib import storage
 from ckptlib.compare.types import RunTrends
 from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
+from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 from ui.evaluate_state import CHART_KEY, diff_link, diff_params, open_chosen_diff
 from ui.widgets import Selection
@@ -48,6 +50,7 @@ def show_result(result: EvalResult, dataset: MnistTestSet) -> None:
     bars = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=per_class, marker_color="#1565c0"))
     bars.update_layout(title="Accuracy per class", xaxis_title="digit", yaxis_tickformat=".0%", height=460,
                        yaxis_range=[max(0.0, np.nanmin(per_class) - 0.05) if np.isfinite(per_class).any() else 0, 1],
+                       xaxis={"tickmode": "array", "tickvals": [str(i) for i in range(10)]},  # plotly skips odd ones
                        margin={"t": 40, "b": 40})
     right.plotly_chart(bars, width="stretch")
     wrong = result.misclassified[:GALLERY_SIZE]
@@ -139,23 +142,32 @@ def show_history(history: EvalHistory, trends: RunTrends, selection: Selection) 
                        + ("only one was read." if read == 1 else "none could be read."))
         else:
             right.plotly_chart(norms, width="stretch")
-        st.dataframe(pd.DataFrame([{"step": p.step, "checkpoint": p.prefix.rsplit("/", 1)[-1], "accuracy": p.accuracy,
-                                    "images": p.num_examples, "note": _fate(by_prefix.get(p.prefix), run),
-                                    "diff against": link} for p, link in zip(history.points, links)]),
-                     hide_index=True, width="stretch", column_config={"diff against": st.column_config.LinkColumn(
-                         help="Opens the Diff of this checkpoint against the complete one before it",
-                         display_text=r"[?&]a_ckpt=([^&]*)")})
+        # Accuracy in percent as on the chart; the first checkpoint has nothing before it (an empty cell, not None).
+        st.dataframe(pd.DataFrame([{"step": p.step, "checkpoint": p.prefix.rsplit("/", 1)[-1],
+                                    "accuracy": 100 * p.accuracy, "images": p.num_examples,
+                                    "note": _fate(by_prefix.get(p.prefix), run), "diff against": link or ""}
+                                   for p, link in zip(history.points, links)]),
+                     hide_index=True, width="stretch", column_config={
+                         "accuracy": st.column_config.NumberColumn("accuracy", format="%.2f %%"),
+                         "note": st.column_config.TextColumn("note", width="large"),
+                         "diff against": st.column_config.LinkColumn(
+                             help="Opens the Diff of this checkpoint against the complete one before it",
+                             display_text=r"[?&]a_ckpt=([^&]*)")})
     if history.skipped:
         st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))
 
 
 def no_graph_note(selection: Selection, entry: CheckpointEntry | None) -> str:
-    """Why step 1 has nothing to freeze, for the kind of run chosen: TF2/Keras checkpoints carry no graph by
-    design; a TF1 checkpoint without its .meta lost it."""
+    """Why step 1 has nothing to freeze, for the kind of run chosen: a SavedModel runs through its signatures;
+    TF2/Keras checkpoints carry no graph by design; a TF1 checkpoint without its .meta lost it."""
     from ui import data
 
     name = selection.run.name
     kind = ""
+    saved_model = storage.isfile(storage.join(selection.run.path, SAVED_MODEL_FILE))
+    if saved_model or (entry is not None and entry.complete and data.format_name(entry.prefix) == "saved-model"):
+        return (f"Run {name} is a SavedModel: there is nothing to freeze, it is evaluated through its signatures "
+                "in step 2 below.")
     if entry is not None and entry.complete:
         try:
             kind = data.format_name(entry.prefix)

@@ -36,12 +36,13 @@ TEXTS = (("eval_input", "Input tensor (blank: automatic)", {}),
          ("eval_labels", "Labels placeholder (optional)", {}),
          ("eval_metric", "Graph's own accuracy tensor (optional)", {}))
 CHART_KEY, GOTO_DIFF = "eval_accuracy_chart", "_eval_goto_diff"
+SIGNATURE = "sig"  # a SavedModel's signature to evaluate
 _UPLOAD_ID = re.compile(r"upload:([0-9a-f]{32})/([^/\\]+\.pb)")
 
 
 def follow_sidebar(selection: Selection) -> None:
     """Forget what belongs to another run or checkpoint (a shared link's first run keeps everything)."""
-    reset_when_changed("_eval_run", selection.run.path, (OUTPUTS, FROZEN, MODEL, EVALUATED, OVER_RUN))
+    reset_when_changed("_eval_run", selection.run.path, (OUTPUTS, FROZEN, MODEL, EVALUATED, OVER_RUN, SIGNATURE))
     entry = selection.checkpoint
     reset_when_changed("_eval_ckpt", entry.prefix if entry else "", (FROZEN,))
 
@@ -96,8 +97,16 @@ def frozen_graph(entry: CheckpointEntry | None) -> FreezeResult | None:
     return frozen
 
 
-def graph_picker(run_dir: str, frozen: FreezeResult | None, upload) -> str | None:
-    """The frozen graph to evaluate (its path), by an id that the URL keeps."""
+def graph_picker(run_dir: str, frozen: FreezeResult | None) -> str | None:
+    """The frozen graph to evaluate (its path), by an id that the URL keeps; the .pb uploader, its
+    alternative, is drawn below it (the picker, which needs the upload, fills a container made before)."""
+    above = st.container()
+    upload = st.file_uploader("…or upload a frozen GraphDef (.pb)", type=["pb"])  # SavedModels: from the run folder
+    with above:
+        return _pick_graph(run_dir, frozen, upload)
+
+
+def _pick_graph(run_dir: str, frozen: FreezeResult | None, upload) -> str | None:
     found = {}
     for label, path in data.frozen_candidates(run_dir, frozen).items():
         if _stays_in(path, run_dir):

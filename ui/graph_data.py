@@ -1,5 +1,6 @@
 """Cached wrappers for the Graph page's picture and compare mode: load_graph, scope_picture, diff_graphs; and
-which graphs a run folder holds, or why it holds none (a TF2 object-based run, a TF1 run saved without .meta).
+which graphs a run folder holds, or why it holds none (a Keras run, a TF2 object-based run, a TF1 run saved
+without .meta).
 
 Keyed like ui/data.py: paths plus the files' sizes and mtimes (`signature`), so a rewritten graph is never
 served stale; `function` (None: the top-level graph) names the library function whose body is meant. A LoadedGraph holds NodeDef protos and compares by identity, so it is kept by
@@ -57,30 +58,39 @@ def graph_files(run_dir: str) -> dict[str, str]:
     return found
 
 
-def object_based(history: RunHistory) -> bool | None:
-    """True when the run's newest readable checkpoint is TF2 object-based (tf.train.Checkpoint: it holds
-    _CHECKPOINTABLE_OBJECT_GRAPH), False when it is name-based (a TF1 Saver's), None when none could be read."""
+def run_kind(history: RunHistory) -> str | None:
+    """What the run's newest readable checkpoint is: "saved-model", "keras" (a .keras / .h5 file), "object"
+    (TF2 object-based: it holds _CHECKPOINTABLE_OBJECT_GRAPH), "name" (a TF1 Saver's); None when none could be read."""
     for entry in reversed(history.checkpoints):
         if entry.missing:
             continue
         try:
-            return any(v.name == OBJECT_GRAPH for v in data.variables(entry.prefix))
+            fmt = data.format_name(entry.prefix)
+            if fmt == "saved-model" or fmt.startswith("keras"):
+                return "keras" if fmt.startswith("keras") else fmt
+            return "object" if any(v.name == OBJECT_GRAPH for v in data.variables(entry.prefix)) else "name"
         except (CkptError, OSError):
             continue
     return None
 
 
 def no_graph_message(run_name: str, history: RunHistory) -> str:
-    """Why a run folder shows no graph, in the words that fit the run."""
-    kind = object_based(history)
-    if kind:
+    """Why a run folder shows no graph, in the words that fit the run: only a TF1 run gets the Saver's advice."""
+    kind = run_kind(history)
+    if kind == "keras":
+        return (f"Run {run_name} holds Keras files (.keras / .h5): they store weights and a model config, not a "
+                "TensorFlow graph. Export a SavedModel (model.export) or a frozen .pb into the run folder to see "
+                "its graph here.")
+    if kind == "object":
         return (f"Run {run_name} holds TF2 object-based checkpoints (tf.train.Checkpoint): they store variables "
                 "and how objects connect, not a graph of ops. Export a SavedModel (tf.saved_model.save) or a frozen "
                 ".pb into the run folder to see its graph here.")
-    if kind is False:
+    if kind == "name":
         return (f"Run {run_name}'s checkpoints were saved without a .meta (Saver.save(..., write_meta_graph=False)), "
                 "and the folder holds no frozen .pb or SavedModel. Save once with write_meta_graph=True, or put a "
                 "frozen .pb or SavedModel in the folder, to see the graph here.")
+    if kind == "saved-model":  # graph_files found no saved_model.pb beside it: unreadable or moved
+        return f"Run {run_name} is a SavedModel whose saved_model.pb could not be found or read."
     return (f"Run {run_name} has no .meta, frozen .pb or SavedModel, and no checkpoint that could be read to tell "
             "which kind of run it is.")
 
@@ -93,9 +103,13 @@ def meta_note(history: RunHistory, checkpoint: CheckpointEntry | None, chosen: s
     if with_meta:
         return (f"Checkpoint {checkpoint.name} (chosen in the sidebar) was saved without a .meta; {with_meta} of "
                 f"{len(history.checkpoints)} checkpoints of this run have one. Showing {chosen}.")
-    if object_based(history):
+    kind = run_kind(history)
+    if kind == "object":
         return (f"Checkpoint {checkpoint.name} is TF2 object-based: it carries no graph. Showing {chosen}, found "
                 "in the run folder.")
+    if kind == "keras":
+        return (f"Checkpoint {checkpoint.name} is a Keras file: weights and a model config, no TensorFlow graph. "
+                f"Showing {chosen}, found in the run folder.")
     return f"No checkpoint of this run was saved with a .meta. Showing {chosen}, found in the run folder."
 
 

@@ -13,9 +13,12 @@ import streamlit as st
 
 from ckptlib.graph.scan import node_name
 from ckptlib.graph.types import GraphOp, MetaGraphInfo, NodeDefInfo
+from ckptlib.runs.types import CheckpointEntry, RunHistory
 from ui import data, graph_data
 from ui.live import url_toggle
 from ui.pickers import text_param, url_multiselect
+from ui.review import Review, Target
+from ui.review_forms import notes_panel
 from ui.widgets import errors_shown
 
 NODE_KEY = "op"  # the Node tab's node; ?op= in the URL
@@ -192,3 +195,13 @@ def signatures_view(info: MetaGraphInfo) -> None:
         st.dataframe(pd.DataFrame([{"side": side, "key": t.key, "tensor": t.name, "dtype": t.dtype,
                                     "shape": str(t.shape)} for side, ts in sides for t in ts]),
                      hide_index=True, width="stretch")
+
+
+def graph_notes(review: Review, history: RunHistory, checkpoint: CheckpointEntry | None, chosen: str) -> None:
+    """The notes on the checkpoint whose graph is shown (the chosen .meta's, else the sidebar's) and a form adding one."""
+    by_name = {e.name: e for e in history.checkpoints}
+    entry = by_name.get(chosen.removesuffix(".meta")) if chosen.endswith(".meta") else None
+    entry = entry or checkpoint
+    if entry is not None:
+        notes_panel(review, "graph", "graph", Target(history.path, checkpoint=entry.prefix),
+                    f"Notes on {entry.name} and its graph")

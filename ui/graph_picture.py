@@ -19,7 +19,9 @@ import streamlit as st
 from ckptlib.graph.picture_types import DIFF_STATUSES, Box, GraphPicture
 from ckptlib.graph.scopetree import OVERFLOW  # the id suffix of a box holding what a cut-short scope left out
 from ui import graph_data
+from ui.graph_nodes import NODE_KEY as OP_KEY
 from ui.graph_nodes import node_def_view, show_node
+from ui.pickers import reset_when_changed
 from ui.widgets import errors_shown
 
 CHART_KEY = "graph_picture"
@@ -29,6 +31,10 @@ NODE_KEY = "gnode"  # the op whose node_def is shown; ?gnode= in the URL
 FUNCTION_KEY = "gfn"  # the function whose body is drawn; ?gfn= in the URL (absent: the top-level graph)
 TOP = "(top-level graph)"  # the chooser's first option: no function name holds a space or a parenthesis
 
+# One run's graph view: the graph, its ops, scopes and functions, the compare partner and the name mapping; the tab,
+# the mode, clear_devices and the toggles are preferences that outlive a run switch.
+RUN_KEYS = ("meta", OP_KEY, NODE_KEY, "collection", EXPAND_KEY, "expand", FUNCTION_KEY, "gfn_b", "gfn_b_follows",
+            "gb_run", "gb_graph", "gmap", "gstrip", "gdiff_status")
 STATUS_COLOURS = {"added": "#2e7d32", "removed": "#c62828", "changed": "#ef6c00", "unchanged": "#b0bec5"}
 KIND_COLOURS = {"scope": "#64b5f6", "op": "#cfd8dc"}
 PATH_COLOUR = "#ad1457"
@@ -256,6 +262,12 @@ def function_picker(column, path: str, clear_devices: bool, key: str = FUNCTION_
 
 
 # --- the view -------------------------------------------------------------------------------------
+
+
+def follow_run(run_dir: str) -> None:
+    """Forget the previous run's graph view (RUN_KEYS, session and URL) when the sidebar's run changes; the first
+    run of a session only records the run, so a shared link keeps every parameter."""
+    reset_when_changed("_graph_run", run_dir, RUN_KEYS)
 
 
 def picture_view(path: str, clear_devices: bool, against: tuple | None = None,

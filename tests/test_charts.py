@@ -140,6 +140,11 @@ def test_a_timeline_with_no_step_to_draw_says_why(tmp_path, nostep_run):
 
 def test_copied_file_times_put_the_checkpoints_in_step_order(tmp_path):
     run = copy_run(os.path.join(SAMPLES, "linear"), tmp_path)
+    state = os.path.join(run, "checkpoint")
+    with open(state) as handle:  # a state file without save times (written by hand, or an old TF)
+        kept = [line for line in handle if "timestamp" not in line]
+    with open(state, "w") as handle:
+        handle.writelines(kept)
     # Like a git clone: every file arrives within a few milliseconds, in no particular order.
     for i, name in enumerate(sorted(os.listdir(run), reverse=True)):
         os.utime(os.path.join(run, name), (1_700_000_000 + i / 1000, 1_700_000_000 + i / 1000))
@@ -168,3 +173,16 @@ def test_count_axes_tick_whole_counts():
     assert many.layout.yaxis.dtick is None and many.layout.yaxis.tickformat == "d"
     both = figures_compare.overlaid_histograms(np.array([0.0, 1.0]), np.array([0.5, 1.0, 1.0]))
     assert both.layout.yaxis.dtick == 1
+
+
+def test_copied_file_times_give_way_to_the_state_files_save_times(tmp_path):
+    run = copy_run(os.path.join(SAMPLES, "from_cluster"), tmp_path)
+    for i, name in enumerate(sorted(os.listdir(run), reverse=True)):
+        os.utime(os.path.join(run, name), (1_700_000_000 + i / 1000, 1_700_000_000 + i / 1000))
+    history = load_history(run)
+    fig = figures.timeline(history)
+    assert fig.layout.xaxis.title.text == "time saved"
+    placed = sorted((x, y) for t in fig.data for x, y in zip(t.x, t.y))
+    assert [y for _, y in placed] == sorted(y for _, y in placed)  # later steps saved later: a true timeline
+    assert "Not placed in time (no known save time): model.ckpt-200" in _annotations(fig)
+    assert "model.ckpt-1000" in _annotations(fig)  # the orphan has no trusted time either

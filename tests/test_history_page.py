@@ -24,7 +24,9 @@ def test_a_tf2_run_is_drawn_at_its_optimizer_steps(restored_root):
     assert figure["layout"]["yaxis"]["title"]["text"] == "training step (optimizer)"
     drawn = {y for trace in figure["data"] for y in trace["y"]}
     history = load_history(os.path.join(SAMPLES, "mnist_tf2"))
-    assert drawn == {e.stored_step for e in history.checkpoints} and 400 in drawn and 8 not in drawn
+    assert drawn == {e.stored_step for e in history.checkpoints if e.mtime} and 400 in drawn and 8 not in drawn
+    notes = " ".join(a["text"] for a in figure["layout"].get("annotations", []))
+    assert "Not placed in time (no known save time): ckpt-2, ckpt-4" in notes  # preserved: no trusted time
     assert next(m for m in at.metric if m.label == "Latest step").value == "400"
     table = at.dataframe[0].value
     assert dict(zip(table["checkpoint"], table["training step"]))["ckpt-8"] == 400

@@ -104,8 +104,14 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
                 "no readable global step), so there is no timeline to draw; the table below lists them."
                 if history.checkpoints else "This run has no checkpoint files, so there is no timeline to draw.")
         return note_figure(what, "Timeline")
-    by_time = _times_usable(drawn) and not getattr(history, "file_times_copied", False)
+    # Placed in time: checkpoints with a save time to trust (a copied folder's file times are not: only the state
+    # file's timestamps count then); those without one are named under the chart instead of being guessed.
+    copied = getattr(history, "file_times_copied", False)
+    timed = [e for e in drawn if e.mtime is not None and (not copied or e.time_source == "state")]
+    by_time = (len(timed) >= 2 and _times_usable(timed)) or (len(drawn) == len(timed) == 1)
+    untimed = [e.name for e in drawn if e not in timed] if by_time else []
     if by_time:
+        drawn = timed
         def where(e):
             return np.datetime64(int(e.mtime * 1000), "ms")
     else:
@@ -154,6 +160,10 @@ def timeline(history: RunHistory, verdicts: Mapping[str, str] | None = None) -> 
     fig.update_layout(xaxis=xaxis, yaxis=step_axis([e.training_step for e in drawn], step_title), height=360,
                       margin={"t": 30, "b": 40},
                       legend={"orientation": "h", "y": 1.12}, showlegend=True)
+    if untimed:
+        fig.add_annotation(text=f"Not placed in time (no known save time): {', '.join(untimed[:4])}"
+                                + (f" and {len(untimed) - 4} more" if len(untimed) > 4 else ""),
+                           xref="paper", yref="paper", x=1, y=-0.22, showarrow=False, xanchor="right")
     left_out = [e.name for e in history.checkpoints if e.training_step is None]
     if left_out:
         fig.add_annotation(text=f"Not drawn (no step number): {', '.join(left_out[:4])}"

@@ -247,5 +247,5 @@ def eval_history_doc(history: EvalHistory) -> dict:
         "points": [{"step": p.step, "prefix": p.prefix, "accuracy": p.accuracy, "num_examples": p.num_examples,
                     "meta": p.meta, "metric": _number(p.metric)} for p in history.points],
         "best": None if best is None else {"step": best.step, "prefix": best.prefix, "accuracy": best.accuracy},
-        "skipped": [{"prefix": s.prefix, "step": s.step, "reason": s.reason} for s in history.skipped],
+        "skipped": [{"prefix": s.prefix, "step": s.step, "reason": s.reason, "error": s.error} for s in history.skipped],
     }

@@ -20,7 +20,10 @@ if selection.history is None:
     st.stop()
 runs = data.runs(selection.root)
 run_b = selection.run.name
-ckpt_b = selection.checkpoint.name if selection.checkpoint else None
+chosen = selection.checkpoint
+if chosen is None or not chosen.usable:  # a broken sidebar choice: B starts at the run's latest instead
+    chosen = selection.history.latest
+ckpt_b = chosen.name if chosen else None
 reset_when_changed("diff_sidebar", (run_b, ckpt_b), ("a_run", "a_ckpt", "b_run", "b_ckpt"))
 left, right = st.columns(2)
 run_a, ckpt_a = default_a(runs, selection.run, selection.history, ckpt_b)

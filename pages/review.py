@@ -36,7 +36,7 @@ counts = {v: sum(1 for n in shown if n.verdict == v and n.current) for v in VERD
 for col, (name, count) in zip(st.columns(len(counts) + 1), [("notes", len(shown)), *counts.items()]):
     col.metric(name, count)
 if review.available and not notes:
-    st.info("No notes yet: add them on the History, Diff and Variables pages "
+    st.info("No notes yet: add them on any page (History, Variables, Diff, Trends, Graph, Evaluate) "
             "(or with `python -m ckptlib note`).")
 elif shown:
     st.dataframe(notes_table(shown, root), hide_index=True, width="stretch",

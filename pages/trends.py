@@ -94,7 +94,7 @@ if pair is not None:
                  icon=":material/difference:",
                  query_params=trend_links.diff_params(root, run_name, name, before, after))
 trained = {"training step": None} if steps.counts_saves(history) else {}
-number = "checkpoint number" if trained else "step"  # a TF2 manager's save counter, a Keras epoch
+number = steps.number_label(history)  # a TF2 manager's save counter, a Keras epoch: as History names them
 st.dataframe(pd.DataFrame([{"checkpoint": trend_links.name_of(p.prefix),
                             **{k: steps.shown(None, p.prefix, shown_at) for k in trained}, number: p.step,
                             "l2": p.l2, "mean": p.mean, "std": p.std, "min": p.min, "max": p.max,

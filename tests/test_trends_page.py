@@ -163,7 +163,7 @@ def test_a_tf2_run_is_drawn_at_its_optimizer_steps_with_save_counters_beside():
         assert line["layout"]["xaxis"]["title"]["text"] == "training step (optimizer)"
         assert all(x in trained.values() for t in line["data"] for x in t["x"])
     table = at.dataframe[-1].value
-    assert list(table.columns[:3]) == ["checkpoint", "training step", "checkpoint number"]
+    assert list(table.columns[:3]) == ["checkpoint", "training step", "save"]
     assert dict(zip(table["checkpoint"], table["training step"])) == {k: v for k, v in trained.items()
                                                                       if k in set(table["checkpoint"])}
     picker = at.selectbox(key="step")

@@ -87,3 +87,33 @@ def test_trends_takes_a_note_on_the_variable_at_the_chosen_step(restored_root, t
     at.button(key="trends_submit").click().run()
     assert not at.exception
     assert any(s.value.startswith("Note ") and "conv2/weights" in s.value for s in at.success), _said(at)
+
+
+def test_a_link_to_a_checkpoint_that_is_not_there_says_so(restored_root):
+    at = open_page("diff", SAMPLES, {"run": "linear", "a_run": "linear", "a_ckpt": "model.ckpt-999"})
+    assert not at.exception
+    assert any("'model.ckpt-999' is not here" in t.value for t in at.toast), [t.value for t in at.toast]
+    plain = open_page("diff", SAMPLES, {"run": "linear"})
+    assert not plain.toast  # nothing asked for, nothing to say
+
+
+def test_a_broken_sidebar_checkpoint_starts_the_diff_at_the_runs_latest_and_evaluate_skips_the_orphan(
+        restored_root):
+    at = open_page("diff", SAMPLES, {"run": "from_cluster", "ckpt": "model.ckpt-500"})
+    assert not at.exception
+    assert (at.selectbox(key="a_ckpt").value, at.selectbox(key="b_ckpt").value) == ("model.ckpt-400",
+                                                                                   "model.ckpt-600")
+    evaluate = open_page("evaluate", SAMPLES, {"run": "from_cluster", "ckpt": "model.ckpt-500"})
+    warned = " ".join(w.value for w in evaluate.warning)
+    assert "e.g. model.ckpt-600" in warned and "1000" not in warned, warned
+
+
+def test_nothing_moved_is_coloured_as_nothing_in_the_change_matrix():
+    import numpy as np
+
+    from ui.figures_compare import scaled_changes
+
+    values = np.array([[0.0, 0.0, 3e-5], [0.0, 0.2, np.nan]])
+    colours = scaled_changes(values, "rank")
+    assert colours[0, 0] == colours[0, 1] == colours[1, 0] == 0.0 and colours[1, 1] == 1.0
+    assert np.isnan(colours[1, 2])

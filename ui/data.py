@@ -282,7 +282,7 @@ def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dat
     engine = cluster()
     dataset = dataset_source if engine and dataset_source else mnist(dataset_source)  # a cluster reads it itself
     return _memoised(key, lambda progress: cached_eval_history(
-        result_cache(), load_history(run_dir), outputs, mnist=dataset, progress=progress, engine=engine,
+        result_cache(), on_record(load_history(run_dir)), outputs, mnist=dataset, progress=progress, engine=engine,
         **dict(options)),
         "Freezing and evaluating")
 

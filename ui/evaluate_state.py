@@ -64,8 +64,10 @@ def output_picker(label: str, suggested: list[str], others: list[str]) -> tuple[
 
 
 def other_complete(history: RunHistory, entry: CheckpointEntry | None) -> CheckpointEntry | None:
-    """The newest complete checkpoint other than `entry` (None when the run has no other one)."""
-    return next((e for e in reversed(history.checkpoints) if e.complete and e != entry), None)
+    """The newest complete checkpoint other than `entry`, one the state file keeps before an orphan (often another
+    run's); None when the run has no other one."""
+    others = [e for e in reversed(history.checkpoints) if e.complete and e != entry]
+    return next((e for e in others if e.status != "orphan"), others[0] if others else None)
 
 
 def freeze_clicked(entry: CheckpointEntry, outputs: tuple[str, ...]) -> None:

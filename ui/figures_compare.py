@@ -107,6 +107,7 @@ def scaled_changes(values: np.ndarray, scale: str = "rank") -> np.ndarray:
         _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
         start = np.cumsum(counts) - counts
         out[finite] = ((start + (counts - 1) / 2) / (flat.size - 1))[inverse]
+    out[values == 0] = 0.0  # nothing moved reads as nothing, however many cells share that rank
     return out
 
 

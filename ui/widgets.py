@@ -37,13 +37,16 @@ def url_picker(widget, label: str, options: Sequence[str], key: str, default: st
     if not options:
         st.query_params.pop(key, None)
         return None
-    wanted = st.session_state.get(key)
+    wanted, linked = st.session_state.get(key), None
     if wanted is None:
-        wanted = st.query_params.get(key)
+        wanted = linked = st.query_params.get(key)
         if url_text and wanted not in options:
             wanted = next((option for option, text in url_text.items() if text == wanted), wanted)
     if wanted not in options:
         wanted = default if default in options else options[0]
+        if linked:  # a link asked for what is not here: say so rather than show something else without a word
+            shown = kwargs.get("format_func", str)(wanted)
+            st.toast(f"The link's {label.lower()} '{linked}' is not here: showing {shown}.", icon=":material/link_off:")
     st.session_state[key] = wanted
     value = widget(label, options, key=key, **kwargs)
     st.query_params[key] = (url_text or {}).get(value, value)

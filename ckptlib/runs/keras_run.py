@@ -80,6 +80,10 @@ def name_steps(names: list[str], stored: dict[str, int | None] | None = None
         rules.append(f"from {which} in each file name ({_pattern(members[0], fields)})")
     if not rules:
         return steps, None
+    if any("{epoch" in rule for rule in rules) and names and all(stored.get(n) is not None for n in names):
+        # The number in the name counts epochs: the pages draw the optimizer's step, so say where each comes from.
+        return steps, (f"Each file's number is its epoch, {'; '.join(sorted(rules))}; the training step shown "
+                       "beside it is the optimizer's iteration count stored in the file.")
     return steps, f"Steps {'; '.join(sorted(rules))}."
 
 
@@ -133,7 +137,7 @@ def keras_entries(run_dir: str) -> tuple[list[CheckpointEntry], list[str]]:
                      "(ModelCheckpoint overwrites such a file at every save); the optimizer's iteration count inside "
                      "it is shown where the file holds one.")
     notes.append("Keras ModelCheckpoint files: Keras writes no state file, so each file is a checkpoint listed as "
-                 "'unlisted' (never an orphan), dated by its modification time.")
+                 "'unlisted' (never an orphan), dated by its modification time (which a copy or an unpack resets).")
     return entries, notes
 
 

@@ -9,8 +9,8 @@ import hashlib
 import os
 import tempfile
 import threading
-from dataclasses import replace
 from collections import OrderedDict
+from dataclasses import replace
 
 import streamlit as st
 
@@ -21,8 +21,7 @@ from ckptlib.compare.mapping import NameMapping
 from ckptlib.compare.parity import export_side
 from ckptlib.compare.parity import parity as export_parity
 from ckptlib.compare.types import CheckpointDiff, RunTrends
-from ckptlib.engine.choose import engine_for
-from ckptlib.engine.local import LocalEngine
+from ckptlib.engine.choose import cluster_for
 from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, FreezeResult, MnistTestSet
 from ckptlib.formats import detect
@@ -195,12 +194,6 @@ def on_record(history: RunHistory) -> RunHistory:
     return history if len(kept) == len(history.checkpoints) else replace(history, checkpoints=kept)
 
 
-def cluster():
-    """The Dask cluster $CKPTLIB_DASK_SCHEDULER names (run-wide work goes there), else None (this machine)."""
-    engine = engine_for()
-    return None if isinstance(engine, LocalEngine) else engine
-
-
 def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
     """Statistics of every numeric variable at every complete checkpoint of a run."""
     key = ("trends", run_dir, folder_signature(run_dir), include_optimizer)
@@ -208,7 +201,7 @@ def trends(run_dir: str, include_optimizer: bool) -> RunTrends:
 
     def compute(progress):
         return cached_trends(result_cache(), on_record(load_history(run_dir)), progress=progress, kinds=kinds,
-                             engine=cluster())
+                             engine=cluster_for())
 
     return _memoised(key, compute, "Reading checkpoints")
 
@@ -279,7 +272,7 @@ def accuracy_history(run_dir: str, outputs: tuple[str, ...], options: tuple, dat
     from ckptlib.cache.evaluations import cached_eval_history
 
     key = ("eval_history", run_dir, folder_signature(run_dir), outputs, options, dataset_source)
-    engine = cluster()
+    engine = cluster_for()  # $CKPTLIB_DASK_SCHEDULER, else this machine
     dataset = dataset_source if engine and dataset_source else mnist(dataset_source)  # a cluster reads it itself
     return _memoised(key, lambda progress: cached_eval_history(
         result_cache(), on_record(load_history(run_dir)), outputs, mnist=dataset, progress=progress, engine=engine,

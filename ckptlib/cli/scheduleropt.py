@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ckptlib.engine.choose import ENV_SCHEDULER, engine_for
-from ckptlib.engine.local import LocalEngine
+from ckptlib.engine.choose import ENV_SCHEDULER, cluster_for
 from ckptlib.engine.types import Engine
 
 
@@ -18,5 +17,4 @@ def add_scheduler_option(cmd: argparse.ArgumentParser) -> None:
 
 def cluster(args) -> Engine | None:
     """The Dask engine --scheduler or $CKPTLIB_DASK_SCHEDULER names, else None (this machine, cached results)."""
-    engine = engine_for(getattr(args, "scheduler", None))
-    return None if isinstance(engine, LocalEngine) else engine
+    return cluster_for(getattr(args, "scheduler", None))

@@ -27,3 +27,14 @@ def engine_for(scheduler: str | None = None, workers: int | None = None,
     from ckptlib.engine.dask import DaskEngine  # dask is imported only when a cluster is asked for
 
     return DaskEngine(address)
+
+
+def cluster_for(scheduler: str | None = None, environ: Mapping[str, str] | None = None) -> Engine | None:
+    """The Dask engine `scheduler` or $CKPTLIB_DASK_SCHEDULER names, else None (this machine: callers keep their
+    own local path, e.g. one evaluation child for a whole run).
+
+    >>> cluster_for(None, environ={}) is None
+    True
+    """
+    engine = engine_for(scheduler, environ=environ)
+    return None if isinstance(engine, LocalEngine) else engine

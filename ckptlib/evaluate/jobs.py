@@ -84,11 +84,11 @@ def eval_history(channel, limits: Limits, history, outputs, output_tensor, mnist
 
 def evaluate_planned(channel, limits: Limits, item, outputs, output_tensor, mnist, allow_download: bool,
                      options: dict):
-    """One checkpoint of eval-history as its own job (a task of a Dask run): (EvalPoint or None, device)."""
+    """One checkpoint of eval-history as its own job (a task of a Dask run): (EvalPoint, device, dataset source)."""
     setup(channel, limits, options.get("device", "auto"))
     dataset = running.dataset_of(mnist, allow_download)
     point, result = running.evaluate_planned(item, output_names(outputs), dataset, limits, output_tensor, options)
-    return point, result.device if result else "", dataset.source
+    return point, result.device, dataset.source
 
 
 JOBS = {"evaluate_file": evaluate_file, "evaluate_graph": evaluate_graph, "freeze": freeze,

@@ -119,15 +119,15 @@ def eval_history(history: RunHistory, outputs, dataset: MnistTestSet, *, limits:
             on_checkpoint(item.entry.prefix)
         if progress:
             progress(number, len(planned), f"checkpoint {item.entry.name}")
+        if item.skipped is not None:
+            skipped.append(item.skipped)
+            continue
         try:
             point, result = evaluate_planned(item, names, dataset, limits, output_tensor, options)
         except REQUEST_ERRORS:
             raise
         except errors.CkptError as exc:
             skipped.append(SkippedCheckpoint(item.entry.prefix, item.entry.step, str(exc)))
-            continue
-        if point is None:
-            skipped.append(item.skipped)
             continue
         device = result.device
         points.append(point)
@@ -137,10 +137,8 @@ def eval_history(history: RunHistory, outputs, dataset: MnistTestSet, *, limits:
 
 
 def evaluate_planned(item: PlannedCheckpoint, names, dataset: MnistTestSet, limits: Limits,
-                     output_tensor: str | None, options: dict) -> tuple[EvalPoint | None, EvalResult | None]:
-    """(its EvalPoint, the full result) for one planned checkpoint, or (None, None) when the plan skips it."""
-    if item.skipped is not None:
-        return None, None
+                     output_tensor: str | None, options: dict) -> tuple[EvalPoint, EvalResult]:
+    """(its EvalPoint, the full result) for one checkpoint the plan evaluates (item.skipped is None)."""
     entry = item.entry
     frozen = freeze_graph_def(entry.prefix, names, meta=item.meta)
     result = evaluate_graph_def(frozen.graph_def, entry.prefix, dataset, limits=limits,

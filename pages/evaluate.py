@@ -32,7 +32,7 @@ frozen = None
 run_meta = next((e.prefix + ".meta" for e in reversed(selection.history.checkpoints) if e.has_meta), None)
 meta = entry.prefix + ".meta" if entry and entry.has_meta else run_meta
 if meta is None:
-    st.info(eval_view.no_graph_note(selection, entry))
+    st.info(eval_view.no_graph_note(selection))
 else:
     with errors_shown():
         graph = data.meta_graph(meta, True)

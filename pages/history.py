@@ -60,7 +60,7 @@ EXPLAIN = {
 }
 for status, sentence in EXPLAIN.items():
     names = [e.name for e in entries if e.status == status]
-    if status == "unlisted" and all(n.endswith((".keras", ".h5", ".weights.json")) for n in names):
+    if status == "unlisted" and steps.keras_files(names):
         continue  # Keras files: a note above says Keras keeps no state file, and that they are all usable
     if names:
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")

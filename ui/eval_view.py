@@ -11,10 +11,10 @@ import streamlit as st
 
 from ckptlib import storage
 from ckptlib.compare.types import RunTrends
-from ckptlib.errors import CkptError
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
 from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.runs.types import CheckpointEntry, RunHistory
+from ui import graph_data
 from ui.evaluate_state import CHART_KEY, diff_link, diff_params, open_chosen_diff
 from ui.widgets import Selection
 
@@ -157,31 +157,19 @@ def show_history(history: EvalHistory, trends: RunTrends, selection: Selection) 
         st.warning("Skipped: " + "; ".join(f"{s.prefix.rsplit('/', 1)[-1]}: {s.reason}" for s in history.skipped))
 
 
-def no_graph_note(selection: Selection, entry: CheckpointEntry | None) -> str:
-    """Why step 1 has nothing to freeze, for the kind of run chosen: a SavedModel runs through its signatures;
-    TF2/Keras checkpoints carry no graph by design; a TF1 checkpoint without its .meta lost it."""
-    from ui import data
-
+def no_graph_note(selection: Selection) -> str:
+    """Why step 1 has nothing to freeze, for the kind of run chosen (graph_data.run_kind, as the Graph page says
+    it): a SavedModel runs through its signatures; TF2/Keras checkpoints carry no graph by design; a TF1
+    checkpoint without its .meta lost it."""
     name = selection.run.name
-    kind = ""
-    saved_model = storage.isfile(storage.join(selection.run.path, SAVED_MODEL_FILE))
-    if saved_model or (entry is not None and entry.complete and data.format_name(entry.prefix) == "saved-model"):
+    kind = graph_data.run_kind(selection.history)
+    if kind == "saved-model" or storage.isfile(storage.join(selection.run.path, SAVED_MODEL_FILE)):
         return (f"Run {name} is a SavedModel: there is nothing to freeze, it is evaluated through its signatures "
                 "in step 2 below.")
-    if entry is not None and entry.complete:
-        try:
-            kind = data.format_name(entry.prefix)
-            keys = {v.name for v in data.variables(entry.prefix)}
-        except CkptError:
-            keys = set()
-        if kind.startswith("keras"):
-            kind = "Keras files hold weights and a model config, not a TensorFlow graph"
-        elif "_CHECKPOINTABLE_OBJECT_GRAPH" in keys:
-            kind = "TF2 object-based checkpoints carry no graph"
-        else:
-            kind = ""
-    if kind:
-        return (f"Run {name} has no graph to freeze: {kind}. A frozen .pb or a SavedModel export can still be "
+    why = {"keras": "Keras files hold weights and a model config, not a TensorFlow graph",
+           "object": "TF2 object-based checkpoints carry no graph"}.get(kind)
+    if why:
+        return (f"Run {name} has no graph to freeze: {why}. A frozen .pb or a SavedModel export can still be "
                 "evaluated below.")
     return (f"Run {name} has no .meta file beside its checkpoints, so there is no graph to freeze them with (the "
             "Saver writes one unless told not to: it may not have been copied). A frozen .pb can still be evaluated "

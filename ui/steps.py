@@ -3,6 +3,7 @@ managers number ckpt-1, ckpt-2, …; Keras ModelCheckpoint numbers epochs), else
 
 from __future__ import annotations
 
+from ckptlib.runs.keras_run import is_keras_file
 from ckptlib.runs.types import RunHistory
 
 
@@ -12,11 +13,16 @@ def counts_saves(history: RunHistory | None) -> bool:
                                        for e in history.checkpoints)
 
 
+def keras_files(names: list[str]) -> bool:
+    """Whether every one of `names` is a Keras file (ModelCheckpoint's: numbered by epoch, no state file)."""
+    return all(is_keras_file(name) for name in names)
+
+
 def number_label(history: RunHistory | None) -> str:
     """What the number in a checkpoint's name counts: a Keras file's epoch, a TF2 manager's saves, else the step."""
     if not counts_saves(history):
         return "step"
-    if all(e.name.endswith((".keras", ".h5", ".weights.json")) for e in history.checkpoints):
+    if keras_files([e.name for e in history.checkpoints]):
         return "epoch"
     return "save"
 

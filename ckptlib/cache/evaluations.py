@@ -14,9 +14,9 @@ from ckptlib import storage
 from ckptlib.cache.results import run_parts
 from ckptlib.cache.store import ResultCache
 from ckptlib.evaluate.limits import make_limits
-from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES_DIR
 from ckptlib.evaluate.opsafety import policy
 from ckptlib.evaluate.types import EvalHistory, EvalResult, MnistTestSet
+from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES_DIR
 from ckptlib.runs.types import RunHistory
 
 _BLOCK = 1 << 20

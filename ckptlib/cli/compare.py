@@ -12,9 +12,9 @@ from typing import TextIO
 from ckptlib import errors
 from ckptlib.cli import report
 from ckptlib.cli.cacheopt import READERS, add_cache_option, result_cache
+from ckptlib.cli.scheduleropt import add_scheduler_option, cluster
 from ckptlib.cli.textfmt import number, table
 from ckptlib.compare.types import DEFAULT_COLLAPSE, DEFAULT_JUMP, FLAGS, CheckpointDiff
-from ckptlib.cli.scheduleropt import add_scheduler_option, cluster
 from ckptlib.runs.types import SkippedCheckpoint
 
 

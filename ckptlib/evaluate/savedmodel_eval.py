@@ -28,7 +28,7 @@ from ckptlib.errors import BadGraphIO
 from ckptlib.evaluate import constfreeze, opsafety, plan, varkeys
 from ckptlib.formats import open_checkpoint
 from ckptlib.formats.objectgraph import OBJECT_GRAPH_KEY, parse_object_graph
-from ckptlib.formats.savedmodel_files import VARIABLES
+from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES
 from ckptlib.graph import functions, load, metagraph
 from ckptlib.graph import scan as graphscan
 
@@ -66,9 +66,9 @@ class FrozenSignature:
 def saved_model_folder(path: str) -> str | None:
     """The SavedModel folder `path` names (the folder or its saved_model.pb), else None."""
     path = storage.absolute(str(path))
-    if path.rsplit("/", 1)[-1] == load.SAVED_MODEL_FILE and storage.isfile(path):
+    if path.rsplit("/", 1)[-1] == GRAPH_FILE and storage.isfile(path):
         return path.rsplit("/", 1)[0]
-    return path if storage.isdir(path) and storage.isfile(storage.join(path, load.SAVED_MODEL_FILE)) else None
+    return path if storage.isdir(path) and storage.isfile(storage.join(path, GRAPH_FILE)) else None
 
 
 def require_folder(path: str) -> str:
@@ -76,7 +76,7 @@ def require_folder(path: str) -> str:
     folder = saved_model_folder(path)
     if folder is None:
         raise errors.NotFound(f"Cannot evaluate '{storage.absolute(str(path))}': a folder without "
-                              f"{load.SAVED_MODEL_FILE} (eval takes a frozen .pb or a SavedModel folder).")
+                              f"{GRAPH_FILE} (eval takes a frozen .pb or a SavedModel folder).")
     return folder
 
 
@@ -120,7 +120,7 @@ def freeze_signature(path: str, signature: str = DEFAULT_SIGNATURE, input_key: s
 
 
 def _serving_meta(folder: str):
-    found = storage.join(folder, load.SAVED_MODEL_FILE)
+    found = storage.join(folder, GRAPH_FILE)
     saved = load.parse_saved_model(found, metagraph.read_bytes(found, "SavedModel"))
     if saved is None:
         raise errors.CorruptCheckpoint(f"Cannot read SavedModel '{found}': the file is empty, truncated or not a "

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ckptlib import errors, storage
+from ckptlib.formats.savedmodel_files import GRAPH_FILE as SAVED_MODEL_FILE
 from ckptlib.graph import load, metagraph
 from ckptlib.graph.types import MetaGraphInfo, NodeDefInfo
-
-SAVED_MODEL_FILE = load.SAVED_MODEL_FILE  # one name for it: formats/savedmodel_files.py
 
 
 def saved_model_file(path: str) -> str | None:

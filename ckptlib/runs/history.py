@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from ckptlib import errors, storage
 from ckptlib.runs import keras_run, retention, savedmodel_run, v1_run
+from ckptlib.runs.naming import step_from_name
 from ckptlib.runs.retention import ORPHAN_SENTENCE, explain_v1_preserved, next_to_delete
 from ckptlib.runs.statefile import STATE_FILENAME, CheckpointState, read_state
-from ckptlib.runs.naming import step_from_name
 from ckptlib.runs.types import CheckpointEntry, RunHistory, RunSummary
 
 _DATA = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<total>\d{5})$")

@@ -8,7 +8,6 @@ from ckptlib.formats.savedmodel_files import GRAPH_FILE, VARIABLES_DIR
 from ckptlib.runs.types import CheckpointEntry, RunHistory
 
 
-
 def is_export(folder: str, files: list[str] | None = None) -> bool:
     """Whether `folder` is a SavedModel (holds saved_model.pb); `files` its listing, when already made."""
     return GRAPH_FILE in files if files is not None else storage.isfile(storage.join(folder, GRAPH_FILE))

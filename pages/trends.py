@@ -93,13 +93,13 @@ if pair is not None:
     c2.page_link("pages/diff.py", label=f"Open the Diff of {step_title} {at_before} → {at_after} for {name}",
                  icon=":material/difference:",
                  query_params=trend_links.diff_params(root, run_name, name, before, after))
-trained = {"training step": None} if steps.counts_saves(history) else {}
 number = steps.number_label(history)  # a TF2 manager's save counter, a Keras epoch: as History names them
-st.dataframe(pd.DataFrame([{"checkpoint": trend_links.name_of(p.prefix),
-                            **{k: steps.shown(None, p.prefix, shown_at) for k in trained}, number: p.step,
-                            "l2": p.l2, "mean": p.mean, "std": p.std, "min": p.min, "max": p.max,
-                            "rel_change_prev": p.rel_change_prev, "rel_change_first": p.rel_change_first,
-                            "nan": p.nan, "inf": p.inf} for p in trend.points]), hide_index=True, width="stretch")
+table = pd.DataFrame([{"checkpoint": trend_links.name_of(p.prefix), number: p.step, "l2": p.l2, "mean": p.mean,
+                       "std": p.std, "min": p.min, "max": p.max, "rel_change_prev": p.rel_change_prev,
+                       "rel_change_first": p.rel_change_first, "nan": p.nan, "inf": p.inf} for p in trend.points])
+if steps.counts_saves(history):  # the optimizer's step beside the save or epoch number, as on History
+    table.insert(1, "training step", [steps.shown(None, p.prefix, shown_at) for p in trend.points])
+st.dataframe(table, hide_index=True, width="stretch")
 # Scenario: a jump seen here is worth a note for the team, on the variable at the step chosen above.
 at_step = pair[1] if pair is not None else None
 notes_panel(open_review(), "trends", "trends",
